@@ -1,0 +1,41 @@
+"""Stage `prepare`: raw layouts → COCO-format train/test splits, merged human masks, the MIT1003 index."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from human_saliency.cli import run_stage
+from human_saliency.fsio import atomic_dir, write_json
+from human_saliency.params import load_params
+from human_saliency.prepare import prepare_dataset
+from human_saliency.voc import VOC_CLASSES
+
+log = logging.getLogger("prepare")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--raw", type=Path, required=True, help="raw data folder (from `download`)")
+    parser.add_argument("--out", type=Path, required=True, help="prepared data folder (a DVC output)")
+    parser.add_argument("--summary", type=Path, required=True, help="counts JSON (a DVC metric)")
+    args = parser.parse_args()
+
+    params = load_params(args.params)
+    classes = params.data.embedded.classes if params.data.source == "embedded" else VOC_CLASSES
+    with atomic_dir(args.out) as tmp:
+        summary = prepare_dataset(
+            args.raw,
+            tmp,
+            classes=classes,
+            on_bad_input=params.prepare.on_bad_input,
+            min_box_size=params.prepare.min_box_size,
+        )
+    write_json(args.summary, summary)
+    log.info("prepared: %s", {k: v for k, v in summary.items() if not isinstance(v, dict)})
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,81 @@
+"""The params schema: both profiles validate, and every kind of bad value names its key."""
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from human_saliency.errors import ParamsError
+from human_saliency.params import load_params, parse_params
+
+ROOT = Path(__file__).resolve().parents[1]
+PROFILES = [ROOT / "params.yaml", ROOT / "configs" / "paper.yaml"]
+
+
+def _keys(tree, prefix=""):
+    if not isinstance(tree, dict):
+        return {prefix}
+    return set().union(*(_keys(v, f"{prefix}.{k}" if prefix else k) for k, v in tree.items()))
+
+
+@pytest.mark.parametrize("path", PROFILES, ids=lambda p: p.name)
+def test_profile_validates(path):
+    load_params(path)
+
+
+def test_profiles_set_the_same_keys():
+    # A profile switch is a file copy: a key missing from one profile would silently take its default.
+    default, paper = (_keys(yaml.safe_load(p.read_text())) for p in PROFILES)
+    assert default == paper
+
+
+def test_paper_profile_uses_the_real_sources():
+    params = load_params(PROFILES[1])
+    assert params.data.source == "remote"
+    assert params.data.remote.voc2012.md5 == "6cd6e144f989b92b3379bac3b3de84fd"
+    assert params.data.remote.voc2012.size == 1_999_639_040
+
+
+@pytest.fixture
+def raw():
+    return yaml.safe_load(PROFILES[0].read_text())
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        (("data", "embedded", "bogus"), 1, "data.embedded.bogus: unknown key; valid keys: seed"),
+        (("data", "embedded", "n_images"), "300", "data.embedded.n_images: Input should be a valid integer"),
+        (("data", "embedded", "n_images"), 3, "data.embedded.n_images: Input should be greater than or equal to 10"),
+        (("data", "source"), "web", "data.source: Input should be 'embedded' or 'remote'"),
+        (("prepare", "on_bad_input"), "ignore", "prepare.on_bad_input: Input should be 'skip' or 'error'"),
+        (("data", "embedded", "min_size"), 250, "data.embedded: min_size (250) must not exceed max_size (192)"),
+        (("data", "remote", "voc2012", "md5"), "xyz", "data.remote.voc2012.md5: String should match pattern"),
+    ],
+)
+def test_bad_value_names_its_key(raw, path, value, expected):
+    bad = copy.deepcopy(raw)
+    node = bad
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    with pytest.raises(ParamsError) as info:
+        parse_params(bad, source="params.yaml")
+    message = str(info.value)
+    assert message.startswith("params.yaml: ")
+    assert expected in message
+    assert "\n" not in message
+
+
+def test_missing_section_is_named(raw):
+    del raw["data"]["remote"]
+    with pytest.raises(ParamsError, match=r"data\.remote: required key is missing"):
+        parse_params(raw)
+
+
+def test_unreadable_yaml_names_the_file(tmp_path):
+    path = tmp_path / "params.yaml"
+    path.write_text("data: [unclosed\n")
+    with pytest.raises(ParamsError, match=r"params\.yaml: not valid YAML"):
+        load_params(path)
