@@ -1,4 +1,4 @@
-"""Safe archive extraction (.tar, .tar.gz, .tgz, .tar.bz2, .zip): all members land inside the target, or none do."""
+"""Safe extraction of tar (plain, gz, bz2) and zip archives: all members land inside the target, or none."""
 
 from __future__ import annotations
 
@@ -7,13 +7,13 @@ import logging
 import os
 import shutil
 import tarfile
-import tempfile
 import zipfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path, PureWindowsPath
 
 from human_saliency.errors import DataError
+from human_saliency.fsio import make_temp_dir
 
 log = logging.getLogger(__name__)
 
@@ -40,7 +40,7 @@ def extract(archive: str | os.PathLike, dest_dir: str | os.PathLike) -> int:
         raise DataError(f"{archive}: unsupported archive type; expected one of {known}")
 
     dest_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{dest_dir.name}.extract-", dir=dest_dir.parent))
+    tmp = make_temp_dir(dest_dir.parent, f".{dest_dir.name}.extract-")
     try:
         count = extract_into(archive, tmp)
         if dest_dir.exists():

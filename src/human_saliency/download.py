@@ -74,10 +74,8 @@ def fetch(
         except _Transient as exc:
             have = part.stat().st_size if part.exists() else 0
             if attempt == retries:
-                raise DownloadError(
-                    f"{url}: {exc} (gave up after {retries + 1} tries; {have} bytes kept in {part} "
-                    f"for the next run to resume)"
-                ) from None
+                kept = f"; {have} bytes kept in {part} for the next run to resume" if have else ""
+                raise DownloadError(f"{url}: {exc} (gave up after {retries + 1} tries{kept})") from None
             delay = backoff_s * 2**attempt
             log.warning("%s: %s; retrying in %.0f s from byte %d", url, exc, delay, have)
             time.sleep(delay)
@@ -111,8 +109,11 @@ def _download(url: str, part: Path, *, size: int | None, timeout_s: float) -> No
         raise _Transient(_reason(exc)) from None
 
     with response:
-        start = _resume_offset(response, have)
-        if have and not start:
+        start = _body_offset(response)
+        if start != have:
+            if start:  # some other range than asked for: nothing safe to append it to
+                part.unlink(missing_ok=True)
+                raise _Transient(f"server answered bytes from {start}, not from {have}; starting over")
             log.info("%s: server ignored the Range request; starting over", url)
         length = response.headers.get("Content-Length")
         expected = start + int(length) if length is not None else size
@@ -123,12 +124,15 @@ def _download(url: str, part: Path, *, size: int | None, timeout_s: float) -> No
         raise _Transient(f"connection closed after {start + received} of {expected} bytes")
 
 
-def _resume_offset(response: http.client.HTTPResponse, have: int) -> int:
-    """Where the response body starts: ``have`` for a 206 that continues the part, else 0."""
+def _body_offset(response: http.client.HTTPResponse) -> int:
+    """The file offset the response body starts at: from Content-Range for a 206, else 0."""
     if response.status != 206:
         return 0
-    match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
-    return have if match and int(match.group(1)) == have else 0
+    content_range = response.headers.get("Content-Range", "")
+    match = _CONTENT_RANGE.match(content_range)
+    if match is None:
+        raise _Transient(f"206 response with an unusable Content-Range {content_range!r}")
+    return int(match.group(1))
 
 
 def _copy_local(url: str, part: Path, *, have: int) -> None:
@@ -150,15 +154,16 @@ def _stream(src: BinaryIO, out: BinaryIO, *, initial: int, total: int | None, de
     """Copy ``src`` to ``out`` in chunks under a byte progress bar; return the bytes copied."""
     copied = 0
     with tqdm(total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024, desc=desc) as bar:
-        try:
-            while chunk := src.read(CHUNK):
-                out.write(chunk)
-                copied += len(chunk)
-                bar.update(len(chunk))
-        except (OSError, http.client.HTTPException) as exc:
-            out.flush()  # keep what arrived, so the retry resumes after it
-            raise _Transient(_reason(exc)) from None
-    return copied
+        while True:
+            try:
+                chunk = src.read(CHUNK)
+            except (OSError, http.client.HTTPException) as exc:  # what arrived stays in the part file
+                raise _Transient(_reason(exc)) from None
+            if not chunk:
+                return copied
+            out.write(chunk)
+            copied += len(chunk)
+            bar.update(len(chunk))
 
 
 def _verify(path: Path, *, size: int | None, md5: str | None, name: Path | None = None) -> str:

@@ -27,6 +27,7 @@ DEEPGAZE_INSTALL = (
     "(or pip install git+https://github.com/matthias-k/DeepGaze.git)"
 )
 OFFLINE_ALTERNATIVE = "fixations.predictor: spectral_residual"
+_LOG_EPS = 1e-12
 
 
 class PredictorUnavailable(HumanSaliencyError):
@@ -85,7 +86,7 @@ def deepgaze_inputs(images: Images, centerbias: np.ndarray) -> tuple[torch.Tenso
     """
     batch = as_batch(images)
     n, height, width, _ = batch.shape
-    image_tensor = torch.from_numpy(batch).permute(0, 3, 1, 2).to(torch.float32)
+    image_tensor = torch.tensor(batch).permute(0, 3, 1, 2).to(torch.float32)
     bias = torch.from_numpy(zoom_centerbias(centerbias, (height, width))).to(torch.float32)
     return image_tensor, bias.expand(n, height, width).contiguous()
 
@@ -115,7 +116,8 @@ def load_centerbias(path: Path) -> np.ndarray:
     try:
         template = np.load(path, allow_pickle=False)
     except FileNotFoundError:
-        raise DataError(f"{path}: centre-bias file not found (the download stage fetches it)") from None
+        msg = f"{path}: centre-bias file not found (the download stage fetches it)"
+        raise DataError(msg) from None
     except ValueError as exc:
         raise DataError(f"{path}: not a readable .npy array ({exc})") from None
     if template.ndim != 2 or not np.all(np.isfinite(template)):
@@ -153,15 +155,17 @@ class SpectralResidual:
     The gray image is shrunk to ``width`` pixels wide; the residual of its log amplitude spectrum
     (minus its 3×3 mean) is recombined with the phase, and the squared magnitude of the inverse
     transform is blurred with a Gaussian of ``sigma`` pixels (of the shrunk map) and resized back.
+    Amplitudes are floored at ``floor`` times the largest one: flat synthetic backgrounds give exact
+    spectral zeros whose log would otherwise dominate the residual and put the peak on noise.
     """
 
     name = "spectral_residual"
     label = "spectral residual (Hou & Zhang 2007)"
 
-    def __init__(self, width: int = 64, sigma: float = 3.0, eps: float = 1e-12) -> None:
+    def __init__(self, width: int = 64, sigma: float = 3.0, floor: float = 1e-3) -> None:
         self.width = width
         self.sigma = sigma
-        self.eps = eps
+        self.floor = floor
 
     def density(self, image: np.ndarray) -> np.ndarray:
         """The H×W saliency of one RGB uint8 image as a density summing to 1."""
@@ -172,19 +176,20 @@ class SpectralResidual:
         small_h = max(1, round(self.width * height / width))
         small = cv2.resize(gray, (self.width, small_h), interpolation=cv2.INTER_AREA)
         spectrum = np.fft.fft2(small)
-        log_amplitude = np.log(np.abs(spectrum) + self.eps)
+        amplitude = np.abs(spectrum)
+        log_amplitude = np.log(np.maximum(amplitude, self.floor * amplitude.max()))
         # The spectrum is periodic, so the 3×3 mean filter wraps around its edges.
         residual = log_amplitude - ndimage.uniform_filter(log_amplitude, size=3, mode="wrap")
         saliency = np.abs(np.fft.ifft2(np.exp(residual + 1j * np.angle(spectrum)))) ** 2
         saliency = ndimage.gaussian_filter(saliency, self.sigma, mode="nearest")
-        saliency = np.clip(cv2.resize(saliency, (width, height), interpolation=cv2.INTER_LINEAR), 0, None)
+        saliency = cv2.resize(saliency, (width, height), interpolation=cv2.INTER_LINEAR)
         return saliency / saliency.sum()
 
     def predict(self, images: Images) -> np.ndarray:
         """N×H×W float32 log densities."""
         batch = as_batch(images)
-        # eps keeps log finite where the blurred map underflows to 0; log_normalize re-closes the sum.
-        return log_normalize(np.stack([np.log(self.density(image) + self.eps) for image in batch]))
+        # _LOG_EPS keeps log finite where the map underflows to 0; log_normalize re-closes the sum.
+        return log_normalize(np.stack([np.log(self.density(image) + _LOG_EPS) for image in batch]))
 
 
 def _build_spectral_residual(*, centerbias_path: Path | None, device: str) -> SpectralResidual:
@@ -195,7 +200,7 @@ def _build_spectral_residual(*, centerbias_path: Path | None, device: str) -> Sp
 
 
 class CenterBias:
-    """The same anisotropic Gaussian for every image, centred, sigma = ``sigma_fraction`` of each side."""
+    """One centred anisotropic Gaussian for every image; sigma = ``sigma_fraction`` of each side."""
 
     name = "center_bias"
     label = "centre-bias Gaussian"

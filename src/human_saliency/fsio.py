@@ -12,12 +12,30 @@ from pathlib import Path
 from typing import Any
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# mkdtemp/mkstemp create private (0700/0600) paths; outputs get the usual permissions instead.
+_DIR_MODE = 0o777 & ~_umask()
+_FILE_MODE = 0o666 & ~_umask()
+
+
+def make_temp_dir(parent: str | os.PathLike, prefix: str) -> Path:
+    """A new empty folder under ``parent`` with the usual (not private) permissions."""
+    tmp = Path(tempfile.mkdtemp(prefix=prefix, dir=parent))
+    tmp.chmod(_DIR_MODE)
+    return tmp
+
+
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary sibling folder that replaces ``path`` only if the block succeeds."""
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.tmp-", dir=final.parent))
+    tmp = make_temp_dir(final.parent, f".{final.name}.tmp-")
     try:
         yield tmp
     except BaseException:
@@ -36,6 +54,7 @@ def atomic_file(path: str | os.PathLike) -> Iterator[Path]:
     fd, name = tempfile.mkstemp(prefix=f".{final.name}.tmp-", dir=final.parent)
     os.close(fd)
     tmp = Path(name)
+    tmp.chmod(_FILE_MODE)
     try:
         yield tmp
     except BaseException:
