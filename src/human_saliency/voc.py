@@ -1,0 +1,131 @@
+"""PASCAL VOC annotation parsing: one XML file → one VocAnnotation, plus the image-set lists."""
+
+from __future__ import annotations
+
+import os
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass
+from pathlib import Path
+
+from human_saliency.errors import DataError
+
+# VOC's 20 classes in the devkit's order; category ids are 1 + the index here.
+VOC_CLASSES: tuple[str, ...] = (
+    "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
+    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",
+    "train", "tvmonitor",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class VocObject:
+    """One annotated object; the box is VOC's 1-based inclusive pixel coordinates."""
+
+    name: str
+    xmin: int
+    ymin: int
+    xmax: int
+    ymax: int
+    difficult: bool
+    truncated: bool
+
+
+@dataclass(frozen=True)
+class VocAnnotation:
+    """One annotation file: the image size it declares and its objects, in file order."""
+
+    width: int
+    height: int
+    objects: tuple[VocObject, ...]
+
+
+def parse_annotation(path: str | os.PathLike) -> VocAnnotation:
+    """Parse a VOC XML file; DataError naming the file if it is malformed or lacks a required field."""
+    path = Path(path)
+    try:
+        root = ET.parse(path).getroot()
+    except ET.ParseError as exc:
+        raise DataError(f"{path}: malformed XML ({exc})") from None
+    except OSError as exc:
+        raise DataError(f"{path}: unreadable annotation ({exc.strerror or exc})") from None
+    try:
+        size = _child(root, "size")
+        width, height = _int(size, "width"), _int(size, "height")
+        objects = tuple(_parse_object(node) for node in root.iterfind("object"))
+    except ValueError as exc:
+        raise DataError(f"{path}: {exc}") from None
+    if width <= 0 or height <= 0:
+        raise DataError(f"{path}: size must be positive, got {width}x{height}")
+    return VocAnnotation(width=width, height=height, objects=objects)
+
+
+def _parse_object(node: ET.Element) -> VocObject:
+    name = _text(node, "name")
+    box = _child(node, "bndbox")
+    xmin, ymin, xmax, ymax = (_int(box, key) for key in ("xmin", "ymin", "xmax", "ymax"))
+    if xmax < xmin or ymax < ymin:
+        raise ValueError(f"object {name!r} has an inverted box ({xmin}, {ymin}, {xmax}, {ymax})")
+    return VocObject(
+        name=name,
+        xmin=xmin,
+        ymin=ymin,
+        xmax=xmax,
+        ymax=ymax,
+        difficult=_flag(node, "difficult"),
+        truncated=_flag(node, "truncated"),
+    )
+
+
+def _child(node: ET.Element, key: str) -> ET.Element:
+    child = node.find(key)
+    if child is None:
+        raise ValueError(f"missing <{key}> in <{node.tag}>")
+    return child
+
+
+def _text(node: ET.Element, key: str) -> str:
+    text = (_child(node, key).text or "").strip()
+    if not text:
+        raise ValueError(f"empty <{key}> in <{node.tag}>")
+    return text
+
+
+def _int(node: ET.Element, key: str) -> int:
+    text = _text(node, key)
+    try:
+        # A few real VOC2012 files store coordinates like "273.5"; VOC's grid is whole pixels.
+        return round(float(text))
+    except (ValueError, OverflowError):
+        raise ValueError(f"<{key}> is not a number: {text!r}") from None
+
+
+def _flag(node: ET.Element, key: str) -> bool:
+    """Optional 0/1 flag; absent means 0, as in the VOC devkit."""
+    child = node.find(key)
+    if child is None or not (child.text or "").strip():
+        return False
+    text = child.text.strip()
+    if text not in ("0", "1"):
+        raise ValueError(f"<{key}> must be 0 or 1, got {text!r}")
+    return text == "1"
+
+
+def read_image_set(path: str | os.PathLike) -> list[str]:
+    """The ids listed in an ImageSets/Main file, deduplicated and sorted; DataError if unreadable."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except FileNotFoundError:
+        raise DataError(f"{path}: image-set file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: unreadable image-set file ({exc})") from None
+    # Per-class lists carry a second column (the ±1 label); the id is always the first token.
+    return sorted({line.split()[0] for line in lines if line.strip()})
+
+
+def numeric_id(voc_id: str) -> int:
+    """COCO image id from a VOC id: its digits as one integer (``2008_000123`` → 2008000123)."""
+    digits = "".join(ch for ch in voc_id if ch in "0123456789")
+    if not digits:
+        raise DataError(f"image id {voc_id!r} has no digits to form a numeric COCO id")
+    return int(digits)

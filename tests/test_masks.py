@@ -1,0 +1,62 @@
+"""Human attention masks: indexing by id, pixel-wise max merge, lossless write, [0, 1] read."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from human_saliency.errors import DataError
+from human_saliency.masks import index_masks, load_mask, merge_masks, read_mask, write_mask
+
+
+def test_index_masks_groups_ids_across_class_folders(tmp_path):
+    for cls, voc_id in [("dog", "2008_000002"), ("cat", "2008_000002"), ("cat", "2008_000001")]:
+        (tmp_path / cls).mkdir(exist_ok=True)
+        Image.new("L", (4, 4)).save(tmp_path / cls / f"{voc_id}.jpg")
+    (tmp_path / "cat" / "notes.txt").write_text("not a mask")
+    (tmp_path / "cat" / "._2008_000001.jpg").write_bytes(b"macOS resource fork")
+    (tmp_path / "stray.jpg").write_bytes(b"")  # not inside a class folder
+    index = index_masks(tmp_path)
+    assert list(index) == ["2008_000001", "2008_000002"]
+    assert index["2008_000002"] == [tmp_path / cls / "2008_000002.jpg" for cls in ("cat", "dog")]
+
+
+def test_merge_masks_is_the_pixelwise_max():
+    a = np.array([[0, 10, 200], [255, 0, 7]], dtype=np.uint8)
+    b = np.array([[5, 3, 100], [0, 0, 9]], dtype=np.uint8)
+    merged = merge_masks([a, b])
+    np.testing.assert_array_equal(merged, [[5, 10, 200], [255, 0, 9]])
+    assert merged.dtype == np.uint8
+    np.testing.assert_array_equal(merge_masks([a]), a)
+
+
+def test_merge_masks_refuses_different_shapes():
+    with pytest.raises(ValueError, match="share one shape"):
+        merge_masks([np.zeros((2, 3), np.uint8), np.zeros((3, 2), np.uint8)])
+
+
+def test_write_then_read_is_lossless(tmp_path):
+    mask = np.arange(0, 240, dtype=np.uint8).reshape(12, 20)
+    write_mask(tmp_path / "m.png", mask)
+    np.testing.assert_array_equal(load_mask(tmp_path / "m.png"), mask)
+
+
+def test_read_mask_is_unit_range_not_0_255(tmp_path):
+    # Regression guard for the study's bug of scoring MAE against the 0–255 mask.
+    write_mask(tmp_path / "m.png", np.array([[0, 51, 255]], dtype=np.uint8))
+    unit = read_mask(tmp_path / "m.png")
+    assert unit.dtype == np.float32
+    np.testing.assert_allclose(unit, [[0.0, 0.2, 1.0]])
+
+
+def test_load_mask_reads_an_rgb_jpeg_as_gray(tmp_path):
+    Image.new("RGB", (6, 4), (255, 255, 255)).save(tmp_path / "m.jpg")
+    mask = load_mask(tmp_path / "m.jpg")
+    assert mask.shape == (4, 6) and mask.min() >= 250
+
+
+def test_unreadable_mask_is_a_data_error(tmp_path):
+    (tmp_path / "m.jpg").write_bytes(b"\xff\xd8\xff garbage")
+    with pytest.raises(DataError, match=r"m\.jpg"):
+        read_mask(tmp_path / "m.jpg")

@@ -1,0 +1,95 @@
+"""VOC XML parsing, image-set lists and numeric COCO ids."""
+
+from __future__ import annotations
+
+import pytest
+
+from human_saliency.errors import DataError
+from human_saliency.voc import VOC_CLASSES, numeric_id, parse_annotation, read_image_set
+
+GOOD_XML = """<annotation>
+  <folder>VOC2012</folder>
+  <filename>2008_000123.jpg</filename>
+  <size><width>500</width><height>375</height><depth>3</depth></size>
+  <segmented>0</segmented>
+  <object>
+    <name>dog</name><pose>Left</pose><truncated>1</truncated><difficult>0</difficult>
+    <bndbox><xmin>48</xmin><ymin>240</ymin><xmax>195</xmax><ymax>371</ymax></bndbox>
+  </object>
+  <object>
+    <name>person</name><pose>Unspecified</pose><difficult>1</difficult>
+    <bndbox><xmin>8</xmin><ymin>12.4</ymin><xmax>352</xmax><ymax>273.6</ymax></bndbox>
+    <part><name>head</name><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>2</xmax><ymax>2</ymax></bndbox></part>
+  </object>
+</annotation>
+"""
+
+
+def _write(tmp_path, text, name="a.xml"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_voc_classes_are_the_twenty_in_devkit_order():
+    assert len(VOC_CLASSES) == 20 == len(set(VOC_CLASSES))
+    assert VOC_CLASSES[:3] == ("aeroplane", "bicycle", "bird")
+    assert VOC_CLASSES.index("person") == 14 and VOC_CLASSES[-1] == "tvmonitor"
+
+
+def test_parse_annotation_reads_size_objects_and_flags(tmp_path):
+    ann = parse_annotation(_write(tmp_path, GOOD_XML))
+    assert (ann.width, ann.height) == (500, 375)
+    assert [obj.name for obj in ann.objects] == ["dog", "person"]  # parts are not objects
+    dog, person = ann.objects
+    assert (dog.xmin, dog.ymin, dog.xmax, dog.ymax) == (48, 240, 195, 371)
+    assert dog.truncated and not dog.difficult
+    assert person.difficult and not person.truncated  # an absent flag means 0
+    assert (person.ymin, person.ymax) == (12, 274)  # fractional coordinates rounded to pixels
+
+
+def test_annotation_without_objects_is_valid(tmp_path):
+    text = "<annotation><size><width>4</width><height>3</height></size></annotation>"
+    assert parse_annotation(_write(tmp_path, text)).objects == ()
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("<annotation><size><width>5", "malformed XML"),
+        ("<annotation><size><width>5</width></size></annotation>", "missing <height> in <size>"),
+        ("<annotation><object><name>dog</name></object></annotation>", "missing <size>"),
+        (GOOD_XML.replace("<xmax>195</xmax>", ""), "missing <xmax> in <bndbox>"),
+        (GOOD_XML.replace("<name>dog</name>", "<name> </name>"), "empty <name>"),
+        (GOOD_XML.replace("<xmin>48</xmin>", "<xmin>a48</xmin>"), "<xmin> is not a number"),
+        (GOOD_XML.replace("<xmin>48</xmin>", "<xmin>400</xmin>"), "inverted box"),
+        (GOOD_XML.replace("<difficult>0<", "<difficult>yes<"), "<difficult> must be 0 or 1"),
+        (GOOD_XML.replace("<width>500</width>", "<width>0</width>"), "size must be positive"),
+    ],
+)
+def test_malformed_annotations_are_data_errors_naming_the_file(tmp_path, text, message):
+    path = _write(tmp_path, text, name="2008_000999.xml")
+    with pytest.raises(DataError, match="2008_000999.xml: ") as info:
+        parse_annotation(path)
+    assert message in str(info.value)
+
+
+def test_missing_annotation_file_is_a_data_error(tmp_path):
+    with pytest.raises(DataError, match="nope.xml"):
+        parse_annotation(tmp_path / "nope.xml")
+
+
+def test_read_image_set_dedupes_sorts_and_reads_per_class_lists(tmp_path):
+    path = _write(tmp_path, "2009_000002\n2008_000001\n\n2009_000002\n", "trainval.txt")
+    assert read_image_set(path) == ["2008_000001", "2009_000002"]
+    per_class = _write(tmp_path, "2008_000005  1\n2008_000004 -1\n", "dog_trainval.txt")
+    assert read_image_set(per_class) == ["2008_000004", "2008_000005"]
+    with pytest.raises(DataError, match="missing.txt: image-set file not found"):
+        read_image_set(tmp_path / "missing.txt")
+
+
+def test_numeric_id_joins_the_digits():
+    assert numeric_id("2008_000123") == 2008000123
+    assert numeric_id("2100_000007") == 2100000007
+    with pytest.raises(DataError, match="'abc' has no digits"):
+        numeric_id("abc")
