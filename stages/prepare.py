@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import logging
 from pathlib import Path
 
 from human_saliency.cli import run_stage
@@ -11,8 +10,6 @@ from human_saliency.fsio import atomic_dir, write_json
 from human_saliency.params import load_params
 from human_saliency.prepare import prepare_dataset
 from human_saliency.voc import VOC_CLASSES
-
-log = logging.getLogger("prepare")
 
 
 def main() -> None:
@@ -34,7 +31,6 @@ def main() -> None:
             min_box_size=params.prepare.min_box_size,
         )
     write_json(args.summary, summary)
-    log.info("prepared: %s", {k: v for k, v in summary.items() if not isinstance(v, dict)})
 
 
 if __name__ == "__main__":

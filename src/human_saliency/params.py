@@ -92,11 +92,74 @@ class PrepareParams(_Section):
     min_box_size: int = Field(default=1, ge=1, le=64)
 
 
+class RuntimeParams(_Section):
+    """Where and how computations run; none of these change results beyond float noise."""
+
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    weights_cache: str = ".cache/weights"
+    num_workers: int = Field(default=0, ge=0, le=64)
+    amp: bool = False
+
+
+class WeightsFile(_Section):
+    """A downloadable weights or data file, pinned by its SHA-256 (null: unpinned, warned about)."""
+
+    url: str = Field(pattern=r"^(https?|file)://")
+    filename: str = Field(pattern=r"^[^/\\]+$")
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{8,64}$")] | None = None
+
+
+class StudyParams(_Section):
+    """The saliency study: which detectors, which weights, at which working resolution."""
+
+    detectors: list[str] = Field(min_length=1)
+    weights: Literal["coco", "random"] = "random"
+    seed: int = Field(default=0, ge=0)
+    size: int = Field(default=512, ge=32, le=2048)
+    detector_min_size: Annotated[int, Field(ge=32, le=2048)] | None = None
+    batch_size: int = Field(default=8, ge=1, le=512)
+    score_threshold: float = Field(default=0.05, ge=0, le=1)
+    iou_percentile: float = Field(default=90.0, gt=0, lt=100)
+    mask_threshold: float = Field(default=0.5, gt=0, le=1)
+    bootstrap: int = Field(default=1000, ge=0, le=100000)
+    overlays: int = Field(default=4, ge=0, le=100)
+
+    @model_validator(mode="after")
+    def _check(self) -> StudyParams:
+        from human_saliency.detectors import DETECTORS  # the registry is the one list of names
+
+        unknown = [name for name in self.detectors if name not in DETECTORS]
+        if unknown:
+            raise ValueError(f"detectors: unknown {unknown}; known: {', '.join(DETECTORS)}")
+        if len(set(self.detectors)) != len(self.detectors):
+            raise ValueError(f"detectors: listed twice in {self.detectors}")
+        return self
+
+
+class FixationsParams(_Section):
+    """The predictor of human eye fixations that detector maps are compared with."""
+
+    predictor: str = "spectral_residual"
+    batch_size: int = Field(default=8, ge=1, le=512)
+    centerbias: WeightsFile
+
+    @model_validator(mode="after")
+    def _check(self) -> FixationsParams:
+        from human_saliency.fixations import PREDICTORS  # the registry is the one list of names
+
+        if self.predictor not in PREDICTORS:
+            raise ValueError(f"predictor: unknown {self.predictor!r}; known: {', '.join(PREDICTORS)}")
+        return self
+
+
 class Params(_Section):
     """The whole ``params.yaml``."""
 
     data: DataParams
     prepare: PrepareParams = PrepareParams()
+    runtime: RuntimeParams = RuntimeParams()
+    study: StudyParams
+    fixations: FixationsParams
 
 
 def _describe(error: dict[str, Any], model: type[BaseModel]) -> str:

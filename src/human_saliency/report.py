@@ -1,0 +1,84 @@
+"""The write-up's tables, filled from the metrics JSON files and rendered as Markdown with tabulate."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tabulate import tabulate
+
+from human_saliency.fsio import read_json
+from human_saliency.metrics import HIGHER_IS_BETTER
+
+LABELS = {
+    "mae": "MAE ↓", "iou": "IoU top-10% ↑", "cc": "CC ↑", "sim": "SIM ↑", "kld": "KL ↓", "nss": "NSS ↑",
+    "auc_judd": "AUC-Judd ↑", "pointing_game": "Pointing game ↑", "relevance_mass": "Relevance mass ↑",
+    "relevance_rank": "Relevance rank ↑", "ap50_voc": "AP50 VOC ↑", "ap_coco": "AP COCO ↑",
+    "ap50_coco": "AP50 COCO ↑",
+}
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One table of the write-up: which metrics folder it reads and which columns it shows."""
+
+    title: str
+    dataset: str
+    reference: str
+    columns: Sequence[str]
+
+
+STUDY_TABLES = (
+    TableSpec("Table 1: detection accuracy on the VOC test split", "voc", "detection",
+              ("ap50_voc", "ap_coco", "ap50_coco")),
+    TableSpec("Table 2: detectors vs predicted eye fixations, MIT1003", "mit1003", "fixations",
+              ("mae", "iou", "cc", "sim", "kld")),
+    TableSpec("Table 3: detectors vs predicted eye fixations, VOC test split", "voc", "fixations",
+              ("mae", "iou", "cc", "sim", "kld")),
+    TableSpec("Table 4: detectors vs human attention masks, VOC test split", "voc", "human_masks",
+              ("mae", "iou", "cc", "sim", "kld", "pointing_game", "relevance_mass", "relevance_rank")),
+    TableSpec("Table 5 (extension): detectors vs recorded human fixations, MIT1003", "mit1003", "human_fixpts",
+              ("nss", "auc_judd")),
+)
+
+
+def cell(value: Any) -> tuple[str, float]:
+    """A metric leaf as (text, value): a summary dict shows its mean and 95 % interval."""
+    if isinstance(value, dict):
+        if "mean" not in value:
+            return f"n/a (0 of {value.get('n_excluded', 0)} usable)", math.nan
+        text = f"{value['mean']:.4f} [{value['ci_low']:.4f}, {value['ci_high']:.4f}]"
+        if value.get("n_excluded"):
+            text += f" ({value['n_excluded']} excl.)"
+        return text, value["mean"]
+    if value is None:
+        return "n/a", math.nan
+    return f"{value:.4f}", float(value)
+
+
+def render_table(
+    spec: TableSpec, rows: dict[str, dict[str, Any]], row_labels: dict[str, str], *, caption: str = ""
+) -> str:
+    """One Markdown table; the best value of each column is bold (direction from HIGHER_IS_BETTER)."""
+    texts = {row: {col: cell(rows[row].get(col)) for col in spec.columns} for row in rows}
+    best = {}
+    for col in spec.columns:
+        values = [texts[row][col][1] for row in rows if not math.isnan(texts[row][col][1])]
+        if len(values) > 1:
+            best[col] = max(values) if HIGHER_IS_BETTER.get(col, True) else min(values)
+    body = [
+        [row_labels.get(row, row)]
+        + [f"**{text}**" if best.get(col) == value else text for col, (text, value) in texts[row].items()]
+        for row in rows
+    ]
+    table = tabulate(body, headers=["Model"] + [LABELS.get(c, c) for c in spec.columns], tablefmt="github")
+    return f"### {spec.title}\n\n{caption}\n\n{table}\n" if caption else f"### {spec.title}\n\n{table}\n"
+
+
+def load_rows(metrics_dir: Path, spec: TableSpec, models: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Each model's metrics JSON for one table, in the given model order."""
+    folder = metrics_dir / spec.dataset / spec.reference
+    return {model: read_json(folder / f"{model}.json") for model in models}

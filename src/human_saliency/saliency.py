@@ -1,0 +1,76 @@
+"""Detector saliency over a set of images: one forward pass per batch yields detections and EigenCAM maps."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from human_saliency.cam import eigencam
+from human_saliency.datasets import ImageRef, batches
+from human_saliency.mapstore import MapWriter
+from human_saliency.metrics import is_degenerate
+from human_saliency.voc import numeric_id
+
+log = logging.getLogger(__name__)
+
+
+def to_coco_results(detections: dict[str, torch.Tensor], ref: ImageRef, size: int) -> list[dict[str, Any]]:
+    """Detections made at size×size, rescaled to the original image, in the COCO results format."""
+    scale = torch.tensor([ref.width / size, ref.height / size] * 2)
+    boxes = detections["boxes"].detach().cpu().float() * scale
+    image_id = numeric_id(ref.key)
+    return [
+        {
+            "image_id": image_id,
+            "category_id": int(label),
+            "bbox": [round(float(x0), 2), round(float(y0), 2), round(float(x1 - x0), 2), round(float(y1 - y0), 2)],
+            "score": round(float(score), 5),
+        }
+        for (x0, y0, x1, y1), score, label in zip(
+            boxes.tolist(), detections["scores"].tolist(), detections["labels"].tolist(), strict=True
+        )
+    ]
+
+
+def compute_saliency(
+    detector,
+    refs: Sequence[ImageRef],
+    writer: MapWriter,
+    *,
+    size: int,
+    batch_size: int,
+    num_workers: int = 0,
+    with_detections: bool = True,
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Write each image's EigenCAM map (size×size, [0, 1]) to ``writer``; return COCO results and counts.
+
+    Counts: ``images``, ``no_detections`` (the map is still made: EigenCAM needs no boxes) and
+    ``degenerate_<reason>`` for maps that are constant or not finite (stored, but never averaged in).
+    """
+    device = next(detector.model.parameters()).device
+    results: list[dict[str, Any]] = []
+    counts: Counter[str] = Counter()
+    loader = batches(refs, size=size, batch_size=batch_size, num_workers=num_workers)
+    for indices, images in tqdm(loader, desc=f"saliency {detector.name}", unit="batch"):
+        inputs = images.permute(0, 3, 1, 2).to(device=device, dtype=torch.float32).div_(255)
+        detections, activations = detector.run(inputs)
+        maps = eigencam(activations, (size, size))
+        for index, dets, saliency in zip(indices.tolist(), detections, maps, strict=True):
+            ref = refs[index]
+            counts["images"] += 1
+            counts["no_detections"] += int(len(dets["scores"]) == 0)
+            reason = is_degenerate(saliency)
+            if reason:
+                counts[f"degenerate_{reason}"] += 1
+                saliency = np.nan_to_num(saliency, nan=0.0, posinf=0.0, neginf=0.0).clip(0, 1)
+            writer.add(ref.key, saliency)
+            if with_detections:
+                results.extend(to_coco_results(dets, ref, size))
+    log.info("%s: %s", detector.name, dict(counts))
+    return results, dict(counts)

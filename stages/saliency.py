@@ -1,0 +1,58 @@
+"""Stage `saliency@<detector>`: EigenCAM maps (and detections) of one detector on the VOC test split and MIT1003."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from human_saliency.cli import run_stage
+from human_saliency.coco import PreparedSplit
+from human_saliency.datasets import split_images, stimuli_images
+from human_saliency.detectors import build_detector
+from human_saliency.fsio import atomic_dir, write_json
+from human_saliency.mapstore import MapWriter
+from human_saliency.mit1003 import PreparedStimuli
+from human_saliency.params import load_params
+from human_saliency.runtime import resolve_device
+from human_saliency.saliency import compute_saliency
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--detector", required=True, help="a name from the detector registry")
+    parser.add_argument("--prepared", type=Path, required=True, help="prepared data folder (from `prepare`)")
+    parser.add_argument("--out", type=Path, required=True, help="this detector's saliency folder (a DVC output)")
+    args = parser.parse_args()
+
+    params = load_params(args.params)
+    study, runtime = params.study, params.runtime
+    test = PreparedSplit.load(args.prepared / "test.json")
+    torch.manual_seed(study.seed)  # random init is part of the result: make it reproducible
+    detector = build_detector(
+        args.detector,
+        weights=study.weights,
+        num_classes=len(test.category_names),
+        cache_dir=Path(runtime.weights_cache),
+        min_size=study.detector_min_size,
+        score_threshold=study.score_threshold,
+    ).to(resolve_device(runtime.device))
+    sets = {"test": split_images(test), "mit1003": stimuli_images(PreparedStimuli.load(args.prepared / "mit1003.json"))}
+    with atomic_dir(args.out) as tmp, detector:
+        info = {"detector": detector.name, "label": detector.label, "weights": detector.weights_label,
+                "size": study.size, "counts": {}}
+        for name, refs in sets.items():
+            with MapWriter(tmp / f"{name}.zip") as writer:
+                detections, info["counts"][name] = compute_saliency(
+                    detector, refs, writer, size=study.size, batch_size=study.batch_size,
+                    num_workers=runtime.num_workers, with_detections=name == "test",
+                )
+            if name == "test":
+                write_json(tmp / "detections.json", detections)
+        write_json(tmp / "info.json", info)
+
+
+if __name__ == "__main__":
+    run_stage(main)

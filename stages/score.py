@@ -1,0 +1,60 @@
+"""Stage `score@<detector>`: one detector's maps against human masks, predicted and recorded fixations; its mAP."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from human_saliency.cli import run_stage
+from human_saliency.coco import PreparedSplit
+from human_saliency.detection_eval import evaluate_detections
+from human_saliency.fsio import atomic_dir, read_json, write_json
+from human_saliency.mapstore import MapReader
+from human_saliency.masks import read_mask
+from human_saliency.mit1003 import PreparedStimuli
+from human_saliency.overlays import write_overlays
+from human_saliency.params import load_params
+from human_saliency.scoring import resize_map, score_detector, summarize_scores
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--detector", required=True)
+    parser.add_argument("--prepared", type=Path, required=True, help="prepared data folder")
+    parser.add_argument("--saliency", type=Path, required=True, help="this detector's saliency folder")
+    parser.add_argument("--fixations", type=Path, required=True, help="predicted fixation maps folder")
+    parser.add_argument("--scores", type=Path, required=True, help="per-image score CSVs (a DVC output)")
+    parser.add_argument("--overlays", type=Path, required=True, help="overlay figures (a DVC image plot)")
+    parser.add_argument("--metrics", type=Path, required=True, help="metrics/study folder")
+    args = parser.parse_args()
+
+    study = load_params(args.params).study
+    test = PreparedSplit.load(args.prepared / "test.json")
+    masks = {img["voc_id"]: resize_map(read_mask(test.mask_path(img)), study.size) for img in test.images}
+    with MapReader(args.saliency / "test.zip") as voc_maps, \
+         MapReader(args.saliency / "mit1003.zip") as mit_maps, \
+         MapReader(args.fixations / "test.zip") as voc_fixations, \
+         MapReader(args.fixations / "mit1003.zip") as mit_fixations:
+        frames = score_detector(
+            voc_maps=voc_maps, mit_maps=mit_maps, voc_fixations=voc_fixations, mit_fixations=mit_fixations,
+            masks=masks, stimuli=PreparedStimuli.load(args.prepared / "mit1003.json"), size=study.size,
+            iou_percentile=study.iou_percentile, mask_threshold=study.mask_threshold,
+        )
+        with atomic_dir(args.overlays) as tmp:
+            write_overlays(tmp, test, test.images[: study.overlays], size=study.size, panels={
+                args.detector: voc_maps, "human mask": masks, "predicted fixations": voc_fixations,
+            })
+
+    with atomic_dir(args.scores) as tmp:
+        for (dataset, reference), frame in frames.items():
+            frame.to_csv(tmp / f"{dataset}_{reference}.csv", float_format="%.6g")
+    for (dataset, reference), frame in frames.items():
+        summary = summarize_scores(frame, n_boot=study.bootstrap)
+        write_json(args.metrics / dataset / reference / f"{args.detector}.json", summary)
+    detection = evaluate_detections(test.data, read_json(args.saliency / "detections.json"))
+    write_json(args.metrics / "voc" / "detection" / f"{args.detector}.json", detection)
+
+
+if __name__ == "__main__":
+    run_stage(main)

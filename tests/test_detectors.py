@@ -1,0 +1,263 @@
+"""The detector registry: every entry builds offline, runs ONE forward pass, and yields detections + CAM activations."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from threadpoolctl import threadpool_limits
+
+from human_saliency.cam import eigencam
+from human_saliency.detectors import DETECTORS, build_detector, labels
+from human_saliency.detectors.base import crop_to_valid, rescale
+from human_saliency.detectors.torchvision_family import COCO_CATEGORIES, coco_weight_file
+from human_saliency.errors import DataError, DownloadError, ParamsError
+from human_saliency.weights import WeightFile, sha256sum
+
+K = 5
+SIZE = 64
+IMAGES = torch.rand(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
+VOC = [
+    "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
+    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa", "train", "tvmonitor",
+]  # fmt: skip
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """On a CPU shared with other jobs, torch's and BLAS's thread pools stall ~30 ms per op; one thread does not."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module", params=list(DETECTORS))
+def ran(request, one_thread):
+    """Each registry entry, random init, run once on a 2×3×64×64 batch; counts top-level forward calls."""
+    torch.manual_seed(0)
+    # score_threshold=0 keeps boxes from every head (random YOLO/RetinaNet heads score ~0.01).
+    with build_detector(request.param, weights="random", num_classes=K, min_size=SIZE, score_threshold=0.0) as det:
+        calls = []
+        handle = det.model.register_forward_hook(lambda *args: calls.append(1))
+        detections, activations = det.run(IMAGES)
+        handle.remove()
+        yield det, detections, activations, len(calls)
+
+
+def test_random_init_detections_are_well_typed(ran):
+    det, detections, _, _ = ran
+    assert det.weights_label == "random init"
+    assert len(detections) == len(IMAGES)
+    assert sum(len(d["labels"]) for d in detections) > 0
+    for d in detections:
+        assert set(d) == {"boxes", "scores", "labels"}
+        n = len(d["labels"])
+        assert d["boxes"].shape == (n, 4) and d["boxes"].dtype == torch.float32
+        assert d["scores"].shape == (n,) and d["scores"].dtype == torch.float32
+        assert d["labels"].dtype == torch.int64
+        assert ((d["labels"] >= 1) & (d["labels"] <= K)).all()
+        assert ((d["scores"] >= 0) & (d["scores"] <= 1)).all()
+        assert ((d["boxes"] >= 0) & (d["boxes"] <= SIZE)).all()
+
+
+def test_each_batch_goes_through_the_detector_once(ran):
+    """Regression: the study's code ran every image twice (predict, then again inside EigenCAM)."""
+    assert ran[3] == 1
+
+
+def test_activations_are_captured_and_give_unit_range_maps(ran):
+    _, _, activations, _ = ran
+    assert activations.ndim == 4 and activations.shape[0] == len(IMAGES)
+    assert activations.dtype == torch.float32 and torch.isfinite(activations).all()
+    maps = eigencam(activations, (SIZE, SIZE))
+    assert maps.shape == (len(IMAGES), SIZE, SIZE)
+    assert np.isfinite(maps).all() and maps.min() >= 0 and maps.max() <= 1
+
+
+def test_context_manager_removes_the_hooks():
+    with build_detector("ssdlite_mobilenet", weights="random", num_classes=K) as det:
+        layer = det.model.get_submodule(det.spec.cam_layer)
+        assert len(layer._forward_hooks) == 1
+    assert len(layer._forward_hooks) == 0 and len(det.model.transform._forward_hooks) == 0
+    with pytest.raises(RuntimeError, match="closed"):
+        det.run(IMAGES)
+
+
+def test_score_threshold_is_applied():
+    torch.manual_seed(0)
+    with build_detector("fasterrcnn_mobilenet", weights="random", num_classes=K, score_threshold=0.18) as det:
+        detections, _ = det.run(IMAGES)
+    assert all((d["scores"] >= 0.18).all() for d in detections)
+
+
+def test_yolo_cam_layer_is_the_second_to_last_module():
+    model = DETECTORS["yolov5"].builder(K)
+    assert model.get_submodule(DETECTORS["yolov5"].cam_layer) is model.model[-2]
+
+
+def test_unknown_detector_lists_the_known_ones():
+    with pytest.raises(ParamsError, match="known detectors: yolov5, fasterrcnn_r50"):
+        build_detector("yolov8", weights="random", num_classes=K)
+
+
+def test_coco_weights_need_voc_classes(tmp_path):
+    with pytest.raises(ParamsError, match="num_classes is 5"):
+        build_detector("fasterrcnn_r50", weights="coco", num_classes=5, cache_dir=tmp_path)
+    assert not any(tmp_path.iterdir())  # nothing fetched
+
+
+def test_unknown_weights_value_is_a_clear_error(tmp_path):
+    with pytest.raises(ParamsError, match="not 'coco', 'random' or an existing checkpoint"):
+        build_detector("fasterrcnn_r50", weights=str(tmp_path / "cocoo"), num_classes=K)
+
+
+def test_coco_to_voc_table_covers_voc_in_order():
+    assert list(labels.VOC_CLASSES) == VOC
+    for _, coco_name, coco_id in labels.VOC_COCO:  # the ids are torchvision's (and DETR's) 91-index ids
+        assert COCO_CATEGORIES[coco_id] == coco_name
+    mapped = labels.coco_label_map(COCO_CATEGORIES, source="torchvision")
+    assert sorted(mapped[mapped > 0].tolist()) == list(range(1, 21))
+    assert mapped[COCO_CATEGORIES.index("truck")] == 0  # unmapped COCO classes are dropped
+
+
+def test_coco_to_voc_table_fits_ultralytics_names():
+    from ultralytics.utils import ROOT, YAML
+
+    names = YAML.load(ROOT / "cfg/datasets/coco.yaml")["names"]
+    mapped = labels.coco_label_map([names[i] for i in range(len(names))], source="coco.yaml")
+    assert mapped[names_index(names, "person")] == VOC.index("person") + 1
+    assert sorted(mapped[mapped > 0].tolist()) == list(range(1, 21))
+
+
+def names_index(names: dict[int, str], name: str) -> int:
+    return next(i for i, n in names.items() if n == name)
+
+
+def test_non_coco_names_are_rejected():
+    with pytest.raises(DataError, match="lack the COCO classes"):
+        labels.coco_label_map(["disc", "square"], source="my.pt")
+
+
+def _serve_as(monkeypatch, name: str, files: tuple[WeightFile, ...]) -> None:
+    monkeypatch.setitem(DETECTORS, name, dataclasses.replace(DETECTORS[name], coco_weights=files))
+
+
+def _save_hashed(obj, folder, stem: str):
+    """torch.save ``obj``, then rename it torchvision-style with its SHA-256 prefix."""
+    tmp = folder / f"{stem}.tmp"
+    torch.save(obj, tmp)
+    return tmp.rename(folder / f"{stem}-{sha256sum(tmp)[:8]}.pth")
+
+
+def test_torchvision_coco_weights_load_over_file_url(tmp_path, monkeypatch):
+    name = "fasterrcnn_mobilenet"
+    torch.manual_seed(1)
+    # Like the zoo's file: saved from a FrozenBatchNorm2d backbone, so no num_batches_tracked entries.
+    state = {k: v for k, v in DETECTORS[name].builder(len(COCO_CATEGORIES)).state_dict().items() if "tracked" not in k}
+    published = _save_hashed(state, tmp_path, "frcnn_coco")
+    _serve_as(monkeypatch, name, (coco_weight_file(published.as_uri()),))
+
+    with build_detector(name, weights="coco", num_classes=20, cache_dir=tmp_path / "cache", min_size=SIZE) as det:
+        assert det.weights_label == "COCO-pretrained"
+        assert all(torch.equal(v, det.model.state_dict()[k]) for k, v in state.items())
+        assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in det.model.modules())  # frozen, as torchvision's
+        detections, _ = det.run(IMAGES)
+    assert (tmp_path / "cache" / published.name).is_file()
+    assert all(((d["labels"] >= 1) & (d["labels"] <= 20)).all() for d in detections)
+
+    corrupt = tmp_path / published.name.replace("frcnn_coco", "frcnn_corrupt")
+    data = bytearray(published.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    corrupt.write_bytes(data)
+    _serve_as(monkeypatch, name, (coco_weight_file(corrupt.as_uri()),))
+    with pytest.raises(DownloadError, match=f"{corrupt.name}: SHA-256 mismatch"):
+        build_detector(name, weights="coco", num_classes=20, cache_dir=tmp_path / "cache")
+    assert not (tmp_path / "cache" / corrupt.name).exists()
+
+
+def test_checkpoint_path_loads_the_trained_model(tmp_path):
+    torch.manual_seed(2)
+    trained = DETECTORS["ssdlite_mobilenet"].builder(K + 1)
+    torch.save({"model": trained.state_dict(), "epoch": 3}, tmp_path / "best.pt")
+    with build_detector("ssdlite_mobilenet", weights=str(tmp_path / "best.pt"), num_classes=K) as det:
+        assert det.weights_label == "fine-tuned: best.pt"
+        assert all(torch.equal(v, det.model.state_dict()[k]) for k, v in trained.state_dict().items())
+    with pytest.raises(DataError, match="best.pt: weights do not fit the model"):
+        build_detector("ssdlite_mobilenet", weights=str(tmp_path / "best.pt"), num_classes=K + 1)
+
+
+def test_yolo_coco_checkpoint_is_unpickled_only_when_pinned(tmp_path, monkeypatch):
+    from ultralytics.utils import ROOT, YAML
+
+    model = DETECTORS["yolov5"].builder(80)
+    model.names = YAML.load(ROOT / "cfg/datasets/coco.yaml")["names"]
+    published = tmp_path / "yolov5su.pt"
+    torch.save({"model": model.half(), "ema": None}, published)
+
+    _serve_as(monkeypatch, "yolov5", (WeightFile(published.as_uri(), "yolov5su.pt", None),))
+    unpinned = f"refusing to unpickle an unverified file \\(SHA-256 {sha256sum(published)}"
+    with pytest.raises(DownloadError, match=unpinned):
+        build_detector("yolov5", weights="coco", num_classes=20, cache_dir=tmp_path / "cache")
+
+    _serve_as(monkeypatch, "yolov5", (WeightFile(published.as_uri(), "yolov5su.pt", sha256sum(published)),))
+    with build_detector("yolov5", weights="coco", num_classes=20, cache_dir=tmp_path / "cache", min_size=SIZE) as det:
+        assert det.weights_label == "COCO-pretrained"
+        assert next(det.model.parameters()).dtype == torch.float32
+        detections, activations = det.run(IMAGES)
+    assert activations.shape[:2] == (2, model.model[-2].cv3.conv.out_channels)
+
+
+def test_detr_coco_folder_loads_without_backbone_download(tmp_path, monkeypatch):
+    from transformers import DetrConfig, DetrForObjectDetection
+
+    # A small DETR with the real config's 91 COCO id → name entries, saved as the hub serves it.
+    config = DetrConfig(
+        num_labels=len(COCO_CATEGORIES),
+        id2label=dict(enumerate(COCO_CATEGORIES)),
+        backbone="resnet10t",
+        d_model=32,
+        encoder_layers=1,
+        decoder_layers=1,
+        encoder_ffn_dim=32,
+        decoder_ffn_dim=32,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        num_queries=10,
+    )
+    DetrForObjectDetection(config).save_pretrained(tmp_path / "hub")
+    files = tuple(
+        WeightFile((tmp_path / "hub" / f).as_uri(), f"detr-test/{f}", sha256sum(tmp_path / "hub" / f))
+        for f in ("config.json", "model.safetensors")
+    )
+    _serve_as(monkeypatch, "detr_r50", files)
+    with build_detector("detr_r50", weights="coco", num_classes=20, cache_dir=tmp_path / "cache", min_size=SIZE) as det:
+        detections, activations = det.run(IMAGES)
+    assert activations.shape[:2] == (2, 512)  # resnet10t's C5
+    assert all(((d["labels"] >= 1) & (d["labels"] <= 20)).all() for d in detections)
+
+
+def test_crop_keeps_every_cell_that_holds_image_pixels():
+    grid = torch.zeros(1, 2, 4, 4)
+    assert crop_to_valid(grid, (0.5, 0.7)).shape == (1, 2, 2, 3)
+    assert crop_to_valid(grid, (1.0, 1.0)).shape == (1, 2, 4, 4)
+
+
+def test_rescale_follows_short_side_and_long_side_cap():
+    images = torch.zeros(1, 3, 100, 200)
+    assert rescale(images, (50, 1000))[0].shape[-2:] == (50, 100)
+    assert rescale(images, (150, 240))[0].shape[-2:] == (120, 240)  # capped by the long side
+    same, scale = rescale(images, (100, 1333))
+    assert same is images and scale == (1.0, 1.0)
+
+
+def test_yolov5_leaves_pil_open_alone_regression():
+    """ultralytics patches PIL.Image.open on import (and pip-installs a plugin on unreadable images)."""
+    from PIL import Image
+
+    pil_open = Image.open
+    build_detector("yolov5", weights="random", num_classes=2, min_size=64).close()
+    assert Image.open is pil_open
