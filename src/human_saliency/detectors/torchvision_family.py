@@ -51,6 +51,11 @@ class TorchvisionDetector(Detector):
         # The model's own score cut must not drop boxes that ours would keep.
         heads = model.roi_heads if hasattr(model, "roi_heads") else model
         heads.score_thresh = self.score_threshold
+        if hasattr(model, "roi_heads") and model.roi_heads.has_mask():
+            # The study uses Mask R-CNN's boxes and backbone activations, never its masks. Predicting and
+            # pasting up to 100 masks per image dominated its run time; the boxes and activations do not
+            # depend on the mask branch, so it is switched off for inference (weights are loaded already).
+            model.roi_heads.mask_roi_pool = model.roi_heads.mask_head = model.roi_heads.mask_predictor = None
         self._sizes: tuple[tuple[int, int], tuple[int, int]] | None = None
         self._hooks.append(transform.register_forward_hook(self._capture_sizes))
 
