@@ -8,7 +8,9 @@ from pathlib import Path
 from human_saliency.cli import run_stage
 from human_saliency.fsio import read_json, write_text
 from human_saliency.params import load_params
-from human_saliency.report import STUDY_TABLES, load_rows, render_table
+from human_saliency.report import STUDY_TABLES, load_rows, render_experiment_table, render_table
+
+VARIANTS = ("original", "erasing", "inpainting", "nontrivial")
 
 
 def main() -> None:
@@ -17,6 +19,8 @@ def main() -> None:
     parser.add_argument("--metrics", type=Path, required=True, help="metrics/study folder")
     parser.add_argument("--saliency", type=Path, required=True, help="folder of the detectors' saliency outputs")
     parser.add_argument("--fixations", type=Path, required=True, help="predicted fixation maps folder")
+    parser.add_argument("--experiment", type=Path, required=True, help="metrics/experiment folder")
+    parser.add_argument("--augment", type=Path, required=True, help="metrics/augment folder (images changed)")
     parser.add_argument("--out", type=Path, required=True, help="the Markdown file to write")
     args = parser.parse_args()
 
@@ -32,6 +36,18 @@ def main() -> None:
     sections = ["# Results", "", caption, ""]
     for spec in STUDY_TABLES:
         sections.append(render_table(spec, load_rows(args.metrics, spec, detectors), labels))
+
+    train = params.train
+    results = {v: read_json(args.experiment / f"{v}.json") for v in VARIANTS}
+    changed = {v: read_json(args.augment / f"{v}.json")["changed"] for v in VARIANTS if v != "original"}
+    setup = (f"{train.detector} ({'COCO-pretrained, fine-tuned' if train.init == 'coco' else 'trained from scratch'}), "
+             f"{train.epochs} epochs, SGD lr {train.lr}, batch {train.batch_size}, seed {train.seed}; selection: "
+             f"{params.aug.criterion} with threshold {params.aug.threshold}, erase {params.aug.erase_fraction:.1%}, "
+             f"inpainting: {params.inpaint.method}; base maps: {params.aug.base}. Δ: change against Original.")
+    for reference, what in (("human_masks", "human attention masks"), ("fixations", f"predicted fixations ({predictor})")):
+        sections.append(render_experiment_table(
+            f"Main experiment: augmentation vs mAP and saliency alignment with {what}", results, changed,
+            reference=reference, caption=setup))
     write_text(args.out, "\n".join(sections))
 
 

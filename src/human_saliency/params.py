@@ -152,6 +152,69 @@ class FixationsParams(_Section):
         return self
 
 
+class TrainParams(_Section):
+    """Fine-tuning Faster R-CNN, with the same schedule for every training set."""
+
+    detector: str = "fasterrcnn_mobilenet"
+    init: Literal["random", "coco"] = "random"
+    epochs: int = Field(default=12, ge=1, le=1000)
+    batch_size: int = Field(default=8, ge=1, le=512)
+    lr: float = Field(default=0.02, gt=0, le=10)
+    momentum: float = Field(default=0.9, ge=0, lt=1)
+    weight_decay: float = Field(default=1e-4, ge=0, le=1)
+    warmup_iters: int = Field(default=50, ge=0, le=100000)
+    hflip: float = Field(default=0.5, ge=0, le=1)
+    seed: int = Field(default=0, ge=0)
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainParams:
+        from human_saliency.detectors import DETECTORS
+
+        if self.detector not in DETECTORS or DETECTORS[self.detector].family != "torchvision":
+            trainable = [name for name, spec in DETECTORS.items() if spec.family == "torchvision"]
+            raise ValueError(f"detector: {self.detector!r} cannot be trained here; choose one of {', '.join(trainable)}")
+        return self
+
+
+class AugParams(_Section):
+    """The augmentation arms: which images are selected, how much is erased, the transformation policy."""
+
+    base: Literal["original", "coco"] = "original"
+    criterion: Literal["iou", "mae"] = "iou"
+    threshold: float = Field(default=0.1, ge=0, le=1)
+    erase_fraction: float = Field(default=0.025, gt=0, lt=1)
+    fill: int = Field(default=0, ge=0, le=255)
+    seed: int = Field(default=0, ge=0)
+    policy: list[dict[str, Any]] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> AugParams:
+        from human_saliency.augment.policy import build_policy
+
+        try:
+            build_policy(self.policy)
+        except ValueError as exc:
+            raise ValueError(f"policy: {exc}") from None
+        return self
+
+
+class InpaintParams(_Section):
+    """How the selective-inpainting arm fills erased pixels."""
+
+    method: Literal["dip", "telea", "ns"] = "telea"
+    radius: float = Field(default=3.0, gt=0, le=50)
+    iterations: int = Field(default=4001, ge=1, le=100000)
+    lr: float = Field(default=0.001, gt=0, le=1)
+    batch_size: int = Field(default=8, ge=1, le=512)
+
+    def options(self, *, seed: int, device: str) -> dict[str, Any]:
+        """The keyword arguments of the chosen method."""
+        if self.method == "dip":
+            return {"method": "dip", "iterations": self.iterations, "lr": self.lr, "seed": seed,
+                    "device": device, "batch_size": self.batch_size}
+        return {"method": self.method, "radius": self.radius}
+
+
 class Params(_Section):
     """The whole ``params.yaml``."""
 
@@ -160,6 +223,9 @@ class Params(_Section):
     runtime: RuntimeParams = RuntimeParams()
     study: StudyParams
     fixations: FixationsParams
+    train: TrainParams
+    aug: AugParams
+    inpaint: InpaintParams
 
 
 def _describe(error: dict[str, Any], model: type[BaseModel]) -> str:

@@ -82,3 +82,43 @@ def load_rows(metrics_dir: Path, spec: TableSpec, models: Sequence[str]) -> dict
     """Each model's metrics JSON for one table, in the given model order."""
     folder = metrics_dir / spec.dataset / spec.reference
     return {model: read_json(folder / f"{model}.json") for model in models}
+
+
+VARIANT_LABELS = {
+    "original": "Original",
+    "erasing": "Selective erasing",
+    "inpainting": "Selective inpainting",
+    "nontrivial": "Non-trivial transformations",
+}
+
+
+def _mean(value: Any) -> float:
+    return value.get("mean", math.nan) if isinstance(value, dict) else float(value)
+
+
+def render_experiment_table(
+    title: str,
+    results: dict[str, dict[str, Any]],
+    changed: dict[str, int],
+    *,
+    reference: str,
+    caption: str = "",
+) -> str:
+    """The main experiment: per training set, mAP and saliency alignment, each with its change vs ``original``."""
+    base = results["original"]
+    columns = ("mae", "iou", "cc")
+    headers = ["Training set", "Images changed", "AP50 VOC ↑", "Δ", "AP COCO ↑"]
+    for col in columns:
+        headers += [LABELS[col], "Δ"]
+    headers.append("Randomisation CC ↓")
+    body = []
+    for variant, result in results.items():
+        row = [VARIANT_LABELS.get(variant, variant), changed.get(variant, 0)]
+        row += [f"{result['ap50_voc']:.4f}", f"{result['ap50_voc'] - base['ap50_voc']:+.4f}", f"{result['ap_coco']:.4f}"]
+        for col in columns:
+            value = result[reference].get(col, {})
+            row += [cell(value)[0], f"{_mean(value) - _mean(base[reference].get(col, {})):+.4f}"]
+        row.append(cell(result["randomisation_cc"])[0])
+        body.append(row)
+    table = tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
+    return f"### {title}\n\n{caption}\n\n{table}\n" if caption else f"### {title}\n\n{table}\n"

@@ -1,0 +1,277 @@
+"""Fine-tune a torchvision Faster R-CNN on a prepared split: SGD with warmup + cosine decay, resumable per epoch."""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import defaultdict
+from collections.abc import Iterable
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, Dataset
+from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
+from tqdm import tqdm
+
+from human_saliency.detection_data import collate_fn
+from human_saliency.detectors import DETECTORS, build_detector
+from human_saliency.errors import DataError, HumanSaliencyError, ParamsError
+from human_saliency.fsio import atomic_file
+from human_saliency.weights import load_tensors
+
+log = logging.getLogger(__name__)
+
+INITS = ("random", "coco")
+# Backbone parameters that stay frozen when fine-tuning from COCO, as torchvision's builders freeze them
+# whenever they load pretrained weights (trainable_backbone_layers=3); its random-init builders, which
+# the registry uses, train everything. R50: conv1 and layer1. MobileNetV3: its stages start at blocks
+# 0, 2, 4, 7, 13, 16 of the trunk, so 3 trainable stages of 6 leave blocks 0-6 frozen.
+_FROZEN_WHEN_PRETRAINED: dict[str, tuple[str, ...]] = {
+    "fasterrcnn_r50": ("conv1.", "layer1."),
+    "fasterrcnn_mobilenet": tuple(f"{block}." for block in range(7)),
+}
+TRAINABLE = tuple(_FROZEN_WHEN_PRETRAINED)
+WARMUP_FACTOR = 0.001  # the first iteration's lr = lr × this (torchvision's detection reference)
+
+
+def build_model(detector: str, *, init: str, num_classes: int, size: int, cache_dir: Path) -> nn.Module:
+    """A Faster R-CNN of the registry in train mode, on the CPU, for ``num_classes`` classes + background.
+
+    ``init="random"``: from scratch, offline (seed torch's RNG first for a reproducible model).
+    ``init="coco"``: the COCO-pretrained model (fetched once into ``cache_dir``) with a fresh
+    ``FastRCNNPredictor`` head, torchvision's fine-tuning recipe, and its early backbone frozen.
+    The model's internal resize is set to ``size``: training happens at the working resolution.
+    """
+    if detector not in TRAINABLE:
+        raise ParamsError(f"detector {detector!r}: cannot be trained here; trainable: {', '.join(TRAINABLE)}")
+    if init not in INITS:
+        raise ParamsError(f"init {init!r}: unknown; choose one of {', '.join(INITS)}")
+    if num_classes < 1:
+        raise ParamsError(f"num_classes: must be >= 1, got {num_classes}")
+    if size < 32:
+        raise ParamsError(f"size: must be >= 32, got {size}")
+    if init == "random":
+        model = DETECTORS[detector].builder(num_classes + 1)
+    else:
+        # build_detector maps COCO's classes to VOC's 20; that head is replaced anyway, so any K works.
+        with build_detector(detector, weights="coco", num_classes=20, cache_dir=cache_dir) as pretrained:
+            model = pretrained.model
+        in_features = model.roi_heads.box_predictor.cls_score.in_features
+        model.roi_heads.box_predictor = FastRCNNPredictor(in_features, num_classes + 1)
+        for name, param in model.backbone.body.named_parameters():
+            if name.startswith(_FROZEN_WHEN_PRETRAINED[detector]):
+                param.requires_grad_(False)
+    model.transform.min_size = (size,)
+    model.transform.max_size = size
+    return model.train()
+
+
+def lr_factor(iteration: int, *, total_iters: int, warmup_iters: int) -> float:
+    """The lr multiplier at ``iteration``: linear warmup from WARMUP_FACTOR to 1, then cosine decay to 0.
+
+    Cosine rather than step decay: no milestones to re-tune when the number of epochs changes.
+    """
+    if iteration < warmup_iters:
+        return WARMUP_FACTOR + (1 - WARMUP_FACTOR) * iteration / warmup_iters
+    progress = (iteration - warmup_iters) / max(1, total_iters - warmup_iters)
+    return 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
+
+
+def train_one_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    loader: Iterable,
+    device: torch.device,
+    epoch: int,
+    *,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    scaler: torch.amp.GradScaler | None = None,
+    max_grad_norm: float = 10.0,
+    log_every: int = 10,
+) -> dict[str, float]:
+    """One pass over ``loader``; returns the mean of each loss and of their sum (``loss``).
+
+    ``scheduler`` steps after every iteration (the warmup lives in it). Gradients are clipped to
+    ``max_grad_norm``. With an enabled ``scaler`` the forward pass runs under autocast (CUDA AMP).
+    A non-finite loss stops training with an error naming the epoch and iteration.
+    """
+    model.train()
+    amp = scaler is not None and scaler.is_enabled()
+    sums: dict[str, float] = defaultdict(float)
+    n = 0
+    progress = tqdm(loader, desc=f"epoch {epoch}", unit="batch", leave=False)
+    for iteration, (images, targets) in enumerate(progress):
+        images = [image.to(device, non_blocking=True) for image in images]
+        targets = [{k: v.to(device) if torch.is_tensor(v) else v for k, v in t.items()} for t in targets]
+        with torch.autocast(device.type, enabled=amp):
+            losses = model(images, targets)
+        loss = sum(losses.values())
+        values = {name: value.item() for name, value in losses.items()}
+        if not math.isfinite(loss.item()):
+            raise HumanSaliencyError(
+                f"training diverged: loss is {loss.item()} at epoch {epoch}, iteration {iteration} "
+                f"({', '.join(f'{k}={v:.4g}' for k, v in values.items())}); lower the learning rate"
+            )
+        optimizer.zero_grad(set_to_none=True)
+        if amp:
+            scaler.scale(loss).backward()
+            scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+            nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+            optimizer.step()
+        if scheduler is not None:
+            scheduler.step()
+        for name, value in (("loss", loss.item()), *values.items()):
+            sums[name] += value
+        n += 1
+        if iteration % log_every == 0:
+            progress.set_postfix(loss=f"{loss.item():.3f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
+    if n == 0:
+        raise DataError(f"epoch {epoch}: the data loader yielded no batches")
+    means = {name: total / n for name, total in sums.items()}
+    log.info("epoch %d: %s", epoch, ", ".join(f"{k} {v:.4f}" for k, v in means.items()))
+    return means
+
+
+def fit(
+    model: nn.Module,
+    train_set: Dataset,
+    *,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    momentum: float,
+    weight_decay: float,
+    warmup_iters: int,
+    seed: int,
+    device: torch.device | str,
+    num_workers: int,
+    checkpoint_path: Path,
+    fingerprint: str,
+    live: Any = None,
+    amp: bool = False,
+) -> dict[str, Any]:
+    """Train ``model`` on ``train_set`` (a DetectionDataset) for ``epochs`` epochs; returns the loss history.
+
+    SGD with ``warmup_iters`` of linear warmup, then cosine decay to 0 at the last iteration. The data
+    order and the augmentation/sampling RNG follow from ``seed``. After every epoch the full state
+    (model, optimizer, scheduler, scaler, RNG states, history) is saved atomically to
+    ``checkpoint_path``; a later call with the same ``fingerprint`` (which must cover everything that
+    shapes the run: params, data, model) resumes after the last saved epoch and ends with the weights
+    an uninterrupted run gives. ``live``: a dvclive ``Live`` (``resume=True`` keeps its earlier steps)
+    that gets each epoch's losses and lr. ``amp`` takes effect on CUDA only.
+
+    Returns ``{"start_epoch": first epoch run by this call, "history": [{epoch, lr, loss, ...}, ...]}``.
+    """
+    if epochs < 1 or batch_size < 1 or lr <= 0 or warmup_iters < 0:
+        raise ParamsError(
+            f"train: need epochs >= 1, batch_size >= 1, lr > 0, warmup_iters >= 0; "
+            f"got {epochs}, {batch_size}, {lr}, {warmup_iters}"
+        )
+    if len(train_set) == 0:
+        raise DataError("the training set has no images")
+    device = torch.device(device)
+    if amp and device.type != "cuda":
+        log.warning("amp: mixed precision is for CUDA only; training in float32 on %s", device)
+    model.to(device)
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)  # flips in the main process, RPN/ROI sampling, worker seeds
+    # A later DistributedDataParallel run swaps this for a DistributedSampler with the same seed.
+    loader = DataLoader(
+        train_set,
+        batch_size=batch_size,
+        shuffle=True,
+        generator=generator,
+        num_workers=num_workers,
+        collate_fn=collate_fn,
+        pin_memory=device.type == "cuda",
+    )
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    total_iters = epochs * len(loader)
+    schedule = partial(lr_factor, total_iters=total_iters, warmup_iters=min(warmup_iters, total_iters))
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    scaler = torch.amp.GradScaler("cuda", enabled=amp and device.type == "cuda")
+
+    start_epoch, history = 0, []
+    state = _resumable_state(checkpoint_path, fingerprint)
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        scaler.load_state_dict(state["scaler"])
+        _set_rng_states(state["rng"], generator)
+        start_epoch, history = state["epoch"], state["history"]
+        log.info("%s: resuming after epoch %d of %d", checkpoint_path, start_epoch, epochs)
+
+    for epoch in range(start_epoch, epochs):
+        losses = train_one_epoch(model, optimizer, loader, device, epoch, scheduler=scheduler, scaler=scaler)
+        history.append({"epoch": epoch, "lr": scheduler.get_last_lr()[0], **losses})
+        checkpoint = {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "scaler": scaler.state_dict(),
+            "epoch": epoch + 1,
+            "fingerprint": fingerprint,
+            "rng": _rng_states(generator),
+            "history": history,
+        }
+        with atomic_file(checkpoint_path) as tmp:
+            torch.save(checkpoint, tmp)
+        if live is not None:
+            live.step = epoch  # explicit, so a resumed run continues at the right step
+            for name, value in history[-1].items():
+                if name != "epoch":
+                    live.log_metric(f"train/{name}", value)
+            live.next_step()
+    return {"start_epoch": start_epoch, "history": history}
+
+
+def save_model(model: nn.Module, path: Path, *, meta: dict[str, Any]) -> None:
+    """Write the trained model atomically as ``{"model": state dict, "meta": meta}`` (CPU tensors).
+
+    It reloads with ``build_detector(<name>, weights=str(path), num_classes=K)``. ``meta`` must hold
+    plain values (str, numbers, lists, dicts) so that ``weights_only`` loading accepts it.
+    """
+    state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
+    with atomic_file(path) as tmp:
+        torch.save({"model": state, "meta": meta}, tmp)
+
+
+def _resumable_state(path: Path, fingerprint: str) -> dict[str, Any] | None:
+    """The checkpoint at ``path`` if it belongs to this run (same fingerprint), else None (logged why)."""
+    if not Path(path).exists():
+        return None
+    try:
+        state = load_tensors(path)
+    except DataError as exc:
+        log.warning("%s; starting afresh", exc)
+        return None
+    if not isinstance(state, dict) or state.get("fingerprint") != fingerprint:
+        found = state.get("fingerprint") if isinstance(state, dict) else None
+        log.info("%s: written for another run (fingerprint %s, not %s); starting afresh", path, found, fingerprint)
+        return None
+    return state
+
+
+def _rng_states(generator: torch.Generator) -> dict[str, Any]:
+    """The RNG states that decide what comes next: data order/worker seeds, and torch's global RNG."""
+    states = {"loader": generator.get_state(), "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def _set_rng_states(states: dict[str, Any], generator: torch.Generator) -> None:
+    generator.set_state(states["loader"])
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])

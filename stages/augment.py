@@ -1,0 +1,59 @@
+"""Stage `augment@<arm>`: one training set of the main experiment (original, erasing, inpainting, non-trivial)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from pathlib import Path
+
+from human_saliency.augment.selection import CRITERIA
+from human_saliency.augment.sets import original_set, policy_set, selection_table, selective_set
+from human_saliency.cli import run_stage
+from human_saliency.coco import PreparedSplit
+from human_saliency.fsio import atomic_dir, write_json
+from human_saliency.mapstore import MapReader
+from human_saliency.params import load_params
+from human_saliency.runtime import resolve_device
+
+ARMS = ("original", "erasing", "inpainting", "nontrivial")
+log = logging.getLogger("augment")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--arm", choices=ARMS, required=True)
+    parser.add_argument("--prepared", type=Path, required=True, help="prepared data folder")
+    parser.add_argument("--base-saliency", type=Path, help="base detector's maps on the train split (selective arms)")
+    parser.add_argument("--fixations", type=Path, help="predicted fixation maps folder (selective arms)")
+    parser.add_argument("--out", type=Path, required=True, help="augmented training set folder (a DVC output)")
+    parser.add_argument("--summary", type=Path, required=True, help="counts JSON (a DVC metric)")
+    args = parser.parse_args()
+    if args.arm in ("erasing", "inpainting") and not (args.base_saliency and args.fixations):
+        parser.error(f"--arm {args.arm} needs --base-saliency and --fixations")
+
+    params = load_params(args.params)
+    aug = params.aug
+    train = PreparedSplit.load(args.prepared / "train.json")
+    with atomic_dir(args.out) as tmp:
+        if args.arm == "original":
+            counts = original_set(train, tmp)
+        elif args.arm == "nontrivial":
+            counts = policy_set(train, tmp, policy=aug.policy, seed=aug.seed, min_box_size=params.prepare.min_box_size)
+        else:
+            with MapReader(args.base_saliency / "train.zip") as base, MapReader(args.fixations / "train.zip") as fix:
+                selection = selection_table(train, base, fix, criterion=aug.criterion, threshold=aug.threshold)
+                inpainting = None
+                if args.arm == "inpainting":
+                    device = str(resolve_device(params.runtime.device))
+                    inpainting = params.inpaint.options(seed=aug.seed, device=device)
+                counts = selective_set(train, tmp, selection=selection, base_maps=base,
+                                       fraction=aug.erase_fraction, fill=aug.fill, inpainting=inpainting)
+            if counts["changed"] == 0:
+                log.warning("%s: the rule %r selected no image; the set equals the original (0 changed)",
+                            args.arm, CRITERIA[aug.criterion].rule.replace("threshold", str(aug.threshold)))
+    write_json(args.summary, {**counts, "fraction_changed": counts["changed"] / max(counts["images"], 1)})
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,49 @@
+"""Stage `base_saliency`: the base detector's EigenCAM maps on the training split, which drive the selective arms."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from human_saliency.cli import run_stage
+from human_saliency.coco import PreparedSplit
+from human_saliency.datasets import split_images
+from human_saliency.detectors import build_detector
+from human_saliency.fsio import atomic_dir, write_json
+from human_saliency.mapstore import MapWriter
+from human_saliency.params import load_params
+from human_saliency.runtime import resolve_device
+from human_saliency.saliency import compute_saliency
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--prepared", type=Path, required=True, help="prepared data folder")
+    parser.add_argument("--model", type=Path, required=True, help="train@original's model (used when aug.base is original)")
+    parser.add_argument("--out", type=Path, required=True, help="base maps folder (a DVC output)")
+    args = parser.parse_args()
+
+    params = load_params(args.params)
+    study, runtime = params.study, params.runtime
+    train = PreparedSplit.load(args.prepared / "train.json")
+    torch.manual_seed(study.seed)
+    detector = build_detector(
+        params.train.detector,
+        weights=str(args.model) if params.aug.base == "original" else "coco",
+        num_classes=len(train.category_names),
+        cache_dir=Path(runtime.weights_cache),
+        min_size=study.detector_min_size,
+        score_threshold=study.score_threshold,
+    ).to(resolve_device(runtime.device))
+    with atomic_dir(args.out) as tmp, detector, MapWriter(tmp / "train.zip") as writer:
+        _, counts = compute_saliency(detector, split_images(train), writer, size=study.size,
+                                     batch_size=study.batch_size, num_workers=runtime.num_workers,
+                                     with_detections=False)
+        write_json(tmp / "info.json", {"detector": detector.name, "weights": detector.weights_label, **counts})
+
+
+if __name__ == "__main__":
+    run_stage(main)

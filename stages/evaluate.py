@@ -1,0 +1,44 @@
+"""Stage `evaluate@<variant>`: a fine-tuned model's mAP and saliency alignment on the test split."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from human_saliency.cli import run_stage
+from human_saliency.coco import PreparedSplit
+from human_saliency.experiment import evaluate_model
+from human_saliency.fsio import atomic_dir, write_json
+from human_saliency.mapstore import MapReader
+from human_saliency.masks import read_mask
+from human_saliency.params import load_params
+from human_saliency.runtime import resolve_device
+from human_saliency.scoring import resize_map
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--prepared", type=Path, required=True, help="prepared data folder")
+    parser.add_argument("--model", type=Path, required=True, help="the fine-tuned model (from train)")
+    parser.add_argument("--fixations", type=Path, required=True, help="predicted fixation maps folder")
+    parser.add_argument("--out", type=Path, required=True, help="this variant's maps (a DVC output)")
+    parser.add_argument("--metrics", type=Path, required=True, help="this variant's metrics JSON")
+    args = parser.parse_args()
+
+    params = load_params(args.params)
+    study, runtime = params.study, params.runtime
+    test = PreparedSplit.load(args.prepared / "test.json")
+    masks = {img["voc_id"]: resize_map(read_mask(test.mask_path(img)), study.size) for img in test.images}
+    with atomic_dir(args.out) as tmp, MapReader(args.fixations / "test.zip") as fixations:
+        result = evaluate_model(
+            params.train.detector, args.model, test, masks=masks, fixations=fixations, out_dir=tmp,
+            size=study.size, min_size=study.detector_min_size, batch_size=study.batch_size,
+            score_threshold=study.score_threshold, iou_percentile=study.iou_percentile, n_boot=study.bootstrap,
+            seed=study.seed, device=resolve_device(runtime.device), num_workers=runtime.num_workers,
+        )
+    write_json(args.metrics, result)
+
+
+if __name__ == "__main__":
+    run_stage(main)

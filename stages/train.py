@@ -1,0 +1,74 @@
+"""Stage `train@<variant>`: train the Faster R-CNN on one training set, same schedule for every variant.
+
+An interrupted run resumes from its last epoch: the checkpoint lives under `.cache/checkpoints/<variant>/`
+(outside DVC, which clears a stage's outputs before running it) and is used only if its fingerprint — the
+train params, the working size and the training set's contents — matches this run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+from dvclive import Live
+
+from human_saliency.cli import run_stage
+from human_saliency.coco import PreparedSplit
+from human_saliency.detection_data import DetectionDataset
+from human_saliency.params import load_params
+from human_saliency.runtime import resolve_device
+from human_saliency.train import build_model, fit, save_model
+
+CHECKPOINTS = Path(".cache/checkpoints")
+
+
+def fingerprint(train_set: Path, settings: dict) -> str:
+    """A hash of everything that shapes a training run: its settings and its training set file."""
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True).encode())
+    digest.update(train_set.read_bytes())
+    return digest.hexdigest()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--params", type=Path, default=Path("params.yaml"))
+    parser.add_argument("--variant", required=True, help="the training set's name (original, erasing, ...)")
+    parser.add_argument("--train-set", type=Path, required=True, help="the training set's COCO JSON")
+    parser.add_argument("--out", type=Path, required=True, help="model folder (a DVC output)")
+    parser.add_argument("--live", type=Path, required=True, help="dvclive folder (training curves)")
+    args = parser.parse_args()
+
+    params = load_params(args.params)
+    train, size, runtime = params.train, params.study.size, params.runtime
+    split = PreparedSplit.load(args.train_set)
+    torch.manual_seed(train.seed)
+    model = build_model(train.detector, init=train.init, num_classes=len(split.category_names), size=size,
+                        cache_dir=Path(runtime.weights_cache))
+    checkpoint = CHECKPOINTS / args.variant / "last.pt"
+    result = fit(
+        model, DetectionDataset(split, size, hflip=train.hflip),
+        epochs=train.epochs, batch_size=train.batch_size, lr=train.lr, momentum=train.momentum,
+        weight_decay=train.weight_decay, warmup_iters=train.warmup_iters, seed=train.seed,
+        device=resolve_device(runtime.device), num_workers=runtime.num_workers, amp=runtime.amp,
+        checkpoint_path=checkpoint,
+        fingerprint=fingerprint(args.train_set, {**train.model_dump(), "size": size}),
+    )
+    # The curves are written from the full history once training ends, so that a resumed run's
+    # plots hold every epoch (DVC clears the dvclive folder before the stage runs).
+    with Live(dir=str(args.live), dvcyaml=False, save_dvc_exp=False) as live:
+        for entry in result["history"]:
+            for name, value in entry.items():
+                if name != "epoch":
+                    live.log_metric(f"train/{name}", value)
+            live.next_step()
+    args.out.mkdir(parents=True, exist_ok=True)
+    save_model(model, args.out / "model.pt", meta={"variant": args.variant, "detector": train.detector,
+                                                     "categories": split.category_names, **train.model_dump()})
+    checkpoint.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    run_stage(main)

@@ -1,0 +1,63 @@
+"""Tests for human_saliency.augment.erasing: exact pixel counts, the most salient pixels, deterministic ties."""
+
+import numpy as np
+import pytest
+
+from human_saliency.augment.erasing import erase, fit_map, top_mask
+
+
+@pytest.fixture
+def image():
+    return np.random.default_rng(0).integers(1, 256, (20, 20, 3), dtype=np.uint8)
+
+
+def test_erases_exactly_round_fraction_pixels(image):
+    saliency = np.random.default_rng(1).random((20, 20))
+    _, mask = erase(image, saliency, fraction=0.025)  # 0.025 · 400 = 10
+    assert mask.sum() == 10
+    _, mask = erase(image[:7, :9], saliency[:7, :9], fraction=0.1)  # 0.1 · 63 = 6.3 -> 6
+    assert mask.sum() == 6
+
+
+def test_erases_the_most_salient_pixels_and_nothing_else(image):
+    saliency = np.zeros((20, 20))
+    hot = [(3, 4), (10, 10), (19, 0), (0, 19), (7, 7), (12, 3), (15, 15), (1, 1), (8, 18), (18, 8)]
+    for rank, (r, c) in enumerate(hot):
+        saliency[r, c] = 1.0 - rank * 0.01
+    saliency[5, 5] = 0.5  # 11th most salient: must survive
+    erased, mask = erase(image, saliency, fraction=0.025, fill=0)
+    assert set(zip(*np.nonzero(mask))) == set(hot)
+    assert (erased[mask] == 0).all()
+    np.testing.assert_array_equal(erased[~mask], image[~mask])
+    assert erased[5, 5].tolist() == image[5, 5].tolist()
+
+
+def test_ties_are_broken_in_raster_order():
+    mask = top_mask(np.ones((3, 4)), 5)
+    assert mask.ravel().tolist() == [True] * 5 + [False] * 7
+
+
+def test_fill_may_be_a_colour(image):
+    erased, mask = erase(image, np.random.default_rng(2).random((20, 20)), fill=(10, 20, 30))
+    assert (erased[mask] == [10, 20, 30]).all()
+
+
+def test_working_size_map_is_resized_to_the_image(image):
+    saliency = np.zeros((8, 8))
+    saliency[:4, 4:] = 1.0  # top-right quadrant of the working-size map
+    _, mask = erase(image, saliency, fraction=0.1)  # 40 pixels, all within the 10×10 top-right quadrant
+    rows, cols = np.nonzero(mask)
+    assert mask.sum() == 40 and rows.max() < 10 and cols.min() >= 10
+    assert fit_map(saliency, (20, 20)).shape == (20, 20)
+
+
+def test_input_is_not_modified(image):
+    before = image.copy()
+    erase(image, np.random.default_rng(3).random((20, 20)))
+    np.testing.assert_array_equal(image, before)
+
+
+@pytest.mark.parametrize(("kwargs", "message"), [({"fraction": 1.5}, "fraction"), ({"fill": 300}, "fill")])
+def test_bad_arguments_are_errors(image, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        erase(image, np.zeros((20, 20)), **kwargs)

@@ -1,0 +1,226 @@
+"""The training engine: model set-up, one epoch, per-epoch checkpoints, exact resume, and the saved model's round trip."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image, ImageDraw
+from threadpoolctl import threadpool_limits
+from torchvision.ops import FrozenBatchNorm2d
+
+from human_saliency import train
+from human_saliency.coco import PreparedSplit
+from human_saliency.detection_data import DetectionDataset, collate_fn
+from human_saliency.detectors import DETECTORS, build_detector
+from human_saliency.detectors.torchvision_family import COCO_CATEGORIES, coco_weight_file
+from human_saliency.errors import HumanSaliencyError, ParamsError
+from human_saliency.fsio import write_json
+from human_saliency.weights import load_tensors, sha256sum
+
+K = 2
+SIZE = 64
+NAME = "fasterrcnn_mobilenet"
+FIT = dict(
+    epochs=2, batch_size=4, lr=0.01, momentum=0.9, weight_decay=1e-4, warmup_iters=2, seed=3,
+    device="cpu", num_workers=0,
+)  # fmt: skip
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """On a CPU shared with other jobs, torch's thread pool stalls; one thread is faster and bit-reproducible."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    with threadpool_limits(1):
+        yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory) -> DetectionDataset:
+    """8 grey 64-px images, each with a dark square (class 1) and a light disc (class 2), hflip 0.5."""
+    root = tmp_path_factory.mktemp("prepared")
+    (root / "raw").mkdir()
+    rng = np.random.default_rng(0)
+    images, annotations = [], []
+    for i in range(8):
+        image = Image.new("RGB", (SIZE, SIZE), (128, 128, 128))
+        draw = ImageDraw.Draw(image)
+        for category, fill in ((1, (20, 20, 20)), (2, (235, 235, 235))):
+            x, y = (int(v) for v in rng.integers(0, SIZE - 24, size=2))
+            shape = draw.rectangle if category == 1 else draw.ellipse
+            shape((x, y, x + 23, y + 23), fill=fill)
+            annotations.append({"id": len(annotations) + 1, "image_id": i + 1, "category_id": category,
+                                "bbox": [x, y, 24, 24], "area": 576, "iscrowd": 0, "difficult": 0})  # fmt: skip
+        image.save(root / "raw" / f"{i}.png")
+        images.append({"id": i + 1, "voc_id": f"2000_{i + 1:06d}", "file_name": f"{i}.png", "width": SIZE, "height": SIZE})
+    categories = [{"id": 1, "name": "square"}, {"id": 2, "name": "disc"}]
+    write_json(root / "train.json", {"info": {"image_root": "raw"}, "images": images,
+                                     "annotations": annotations, "categories": categories})  # fmt: skip
+    return DetectionDataset(PreparedSplit.load(root / "train.json"), SIZE, hflip=0.5)
+
+
+def _model(seed: int = 0) -> torch.nn.Module:
+    torch.manual_seed(seed)
+    return train.build_model(NAME, init="random", num_classes=K, size=SIZE, cache_dir=None)
+
+
+def _states_equal(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.allclose(sa[k].float(), sb[k].float(), atol=1e-6, rtol=0) for k in sa)
+
+
+def test_lr_factor_warms_up_linearly_then_decays_by_cosine():
+    factor = lambda i: train.lr_factor(i, total_iters=110, warmup_iters=10)  # noqa: E731
+    assert factor(0) == pytest.approx(0.001)
+    assert factor(5) == pytest.approx(0.001 + 0.999 * 0.5)
+    assert factor(10) == pytest.approx(1.0)
+    assert factor(60) == pytest.approx(0.5)  # half-way through the 100 decay iterations: (1 + cos(π/2)) / 2
+    assert factor(110) == pytest.approx(0.0)
+    assert train.lr_factor(0, total_iters=5, warmup_iters=0) == 1.0
+
+
+def test_random_init_model_is_in_train_mode_at_the_working_size():
+    model = _model()
+    assert model.training
+    assert model.roi_heads.box_predictor.cls_score.out_features == K + 1
+    assert model.transform.min_size == (SIZE,) and model.transform.max_size == SIZE
+    assert all(p.requires_grad for p in model.parameters())
+
+
+def test_coco_init_replaces_the_head_and_freezes_the_early_backbone(tmp_path, monkeypatch):
+    torch.manual_seed(1)
+    state = {k: v for k, v in DETECTORS[NAME].builder(len(COCO_CATEGORIES)).state_dict().items() if "tracked" not in k}
+    torch.save(state, tmp_path / "zoo.tmp")
+    published = (tmp_path / "zoo.tmp").rename(tmp_path / f"zoo-{sha256sum(tmp_path / 'zoo.tmp')[:8]}.pth")
+    spec = dataclasses.replace(DETECTORS[NAME], coco_weights=(coco_weight_file(published.as_uri()),))
+    monkeypatch.setitem(DETECTORS, NAME, spec)
+
+    model = train.build_model(NAME, init="coco", num_classes=K, size=SIZE, cache_dir=tmp_path / "cache")
+    assert model.training and model.transform.min_size == (SIZE,)
+    assert model.roi_heads.box_predictor.cls_score.out_features == K + 1
+    assert torch.equal(model.state_dict()["rpn.head.conv.0.0.weight"], state["rpn.head.conv.0.0.weight"])
+    assert any(isinstance(m, FrozenBatchNorm2d) for m in model.modules())
+    frozen = {n.split(".")[2] for n, p in model.named_parameters() if not p.requires_grad}
+    assert frozen == {str(block) for block in range(7)}  # the first 3 of MobileNetV3's 6 stages, as torchvision
+
+    # Regression: a model fine-tuned from COCO (FrozenBatchNorm2d, no num_batches_tracked) must reload
+    # through the registry, which builds plain BatchNorm2d layers.
+    train.save_model(model, tmp_path / "model.pt", meta={"init": "coco"})
+    images = torch.rand(1, 3, SIZE, SIZE)
+    with torch.inference_mode():
+        expected = model.eval()(list(images))[0]
+    with build_detector(NAME, weights=str(tmp_path / "model.pt"), num_classes=K, min_size=SIZE) as det:
+        with torch.inference_mode():
+            got = det.model(list(images))[0]
+    assert len(expected["scores"]) > 0
+    assert all(torch.allclose(got[k], expected[k], atol=1e-4) for k in ("boxes", "scores"))
+
+
+def test_untrainable_detector_or_init_is_a_params_error():
+    with pytest.raises(ParamsError, match="trainable: fasterrcnn_r50, fasterrcnn_mobilenet"):
+        train.build_model("ssd_vgg16", init="random", num_classes=K, size=SIZE, cache_dir=None)
+    with pytest.raises(ParamsError, match="init 'imagenet'"):
+        train.build_model(NAME, init="imagenet", num_classes=K, size=SIZE, cache_dir=None)
+
+
+def test_steps_on_one_batch_reduce_the_loss(dataset):
+    model = _model()
+    images, targets = collate_fn([dataset[i] for i in range(4)])
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.02, momentum=0.9)
+    losses = [
+        train.train_one_epoch(model, optimizer, [(images, targets)], torch.device("cpu"), step)["loss"]
+        for step in range(12)
+    ]
+    assert set(train.train_one_epoch(model, optimizer, [(images, targets)], torch.device("cpu"), 12)) == {
+        "loss", "loss_classifier", "loss_box_reg", "loss_objectness", "loss_rpn_box_reg",
+    }  # fmt: skip
+    assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3])
+
+
+class _Exploding(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.w = torch.nn.Parameter(torch.ones(1))
+
+    def forward(self, images, targets):
+        return {"loss_a": self.w * float("nan")}
+
+
+def test_non_finite_loss_names_epoch_and_iteration():
+    model = _Exploding()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+    batches = [([torch.zeros(3, 8, 8)], [{}])] * 2
+    with pytest.raises(HumanSaliencyError, match="loss is nan at epoch 4, iteration 0 .*loss_a=nan"):
+        train.train_one_epoch(model, optimizer, batches, torch.device("cpu"), 4)
+
+
+class _Live:
+    """Records what dvclive's Live would log."""
+
+    def __init__(self):
+        self.step, self.rows = 0, []
+
+    def log_metric(self, name, value):
+        self.rows.append((self.step, name, value))
+
+    def next_step(self):
+        self.step += 1
+
+
+def test_fit_checkpoints_every_epoch_and_resumes_exactly(dataset, tmp_path, monkeypatch):
+    straight = _model()
+    live = _Live()
+    result = train.fit(straight, dataset, **FIT, checkpoint_path=tmp_path / "a.pt", fingerprint="f", live=live)
+    assert result["start_epoch"] == 0 and [h["epoch"] for h in result["history"]] == [0, 1]
+    assert {(step, name) for step, name, _ in live.rows} >= {(0, "train/loss"), (1, "train/loss"), (1, "train/lr")}
+    saved = load_tensors(tmp_path / "a.pt")
+    assert saved["epoch"] == 2 and saved["fingerprint"] == "f"
+    assert {"model", "optimizer", "scheduler", "scaler", "rng", "history"} <= set(saved)
+
+    # The same run, interrupted during its second epoch, leaves the first epoch's checkpoint ...
+    real_epoch = train.train_one_epoch
+
+    def interrupted(model, optimizer, loader, device, epoch, **kwargs):
+        if epoch == 1:
+            raise KeyboardInterrupt
+        return real_epoch(model, optimizer, loader, device, epoch, **kwargs)
+
+    monkeypatch.setattr(train, "train_one_epoch", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train.fit(_model(), dataset, **FIT, checkpoint_path=tmp_path / "b.pt", fingerprint="f")
+    assert load_tensors(tmp_path / "b.pt")["epoch"] == 1
+    monkeypatch.setattr(train, "train_one_epoch", real_epoch)
+
+    # ... and a second call (a fresh process would build a new model) carries on to the same weights.
+    resumed = _model(seed=99)
+    live = _Live()
+    result = train.fit(resumed, dataset, **FIT, checkpoint_path=tmp_path / "b.pt", fingerprint="f", live=live)
+    assert result["start_epoch"] == 1 and [h["epoch"] for h in result["history"]] == [0, 1]
+    assert {step for step, _, _ in live.rows} == {1}
+    assert _states_equal(resumed, straight)
+
+
+def test_fit_with_another_fingerprint_starts_afresh(dataset, tmp_path, caplog):
+    first = _model()
+    train.fit(first, dataset, **{**FIT, "epochs": 1}, checkpoint_path=tmp_path / "c.pt", fingerprint="old")
+    again = _model()
+    with caplog.at_level("INFO", logger="human_saliency.train"):
+        result = train.fit(again, dataset, **{**FIT, "epochs": 1}, checkpoint_path=tmp_path / "c.pt", fingerprint="new")
+    assert result["start_epoch"] == 0
+    assert "fingerprint old, not new); starting afresh" in caplog.text
+    assert load_tensors(tmp_path / "c.pt")["fingerprint"] == "new"
+    assert _states_equal(again, first)  # the same seed from scratch: the same run
+
+
+def test_saved_model_reloads_through_the_registry_and_runs(tmp_path):
+    model = _model()
+    train.save_model(model, tmp_path / "model.pt", meta={"detector": NAME, "epochs": 2})
+    assert load_tensors(tmp_path / "model.pt")["meta"] == {"detector": NAME, "epochs": 2}
+    with build_detector(NAME, weights=str(tmp_path / "model.pt"), num_classes=K, min_size=SIZE) as det:
+        assert all(torch.equal(v, det.model.state_dict()[k]) for k, v in model.state_dict().items())
+        detections, activations = det.run(torch.rand(2, 3, SIZE, SIZE))
+    assert len(detections) == 2 and activations.ndim == 4
