@@ -26,6 +26,9 @@ TINY = {
     "study.detector_min_size": 64,
     "study.bootstrap": 20,
     "study.overlays": 1,
+    "train.epochs": 1,
+    "train.batch_size": 4,
+    "train.warmup_iters": 2,
 }
 
 pytestmark = pytest.mark.slow
@@ -81,8 +84,10 @@ def project(tmp_path_factory) -> Path:
 
 def test_repro_fills_the_tables_and_leaves_a_clean_status(project):
     tables = (project / "metrics" / "tables.md").read_text()
-    for title in ("Table 1", "Table 2", "Table 3", "Table 4"):
+    for title in ("Table 1", "Table 2", "Table 3", "Table 4", "Main experiment"):
         assert title in tables
+    for arm in ("Original", "Selective erasing", "Selective inpainting", "Non-trivial transformations"):
+        assert arm in tables
     assert "SSDlite320" in tables and "random init" in tables and "spectral residual" in tables
     assert "Data and pipelines are up to date." in run(project, "dvc", "status").stdout
     assert ran_stages(run(project, "dvc", "repro").stdout) == []
@@ -95,8 +100,18 @@ def test_metrics_are_numeric_and_shown_by_dvc(project):
 
 
 def test_a_score_param_reruns_only_scoring(project):
-    out = run(project, "dvc", "exp", "run", "-S", "study.iou_percentile=95").stdout
+    out = run(project, "dvc", "exp", "run", "-S", "study.mask_threshold=0.6").stdout
     assert ran_stages(out) == ["score@ssdlite_mobilenet", "score@yolov5", "tables"]
+
+
+def test_the_selection_threshold_reruns_only_the_experiment_downstream(project):
+    out = run(project, "dvc", "exp", "run", "-S", "aug.threshold=0.2").stdout
+    ran = ran_stages(out)
+    assert {"augment@erasing", "augment@inpainting", "tables"} <= set(ran)
+    upstream = ("download", "prepare", "fixations", "saliency@", "score@", "control", "base_saliency", "train@original")
+    assert not [stage for stage in ran if stage.startswith(upstream)], ran
+    assert set(ran) <= {"augment@erasing", "augment@inpainting", "augment@nontrivial", "train@erasing",
+                        "train@inpainting", "evaluate@erasing", "evaluate@inpainting", "tables"}
 
 
 def test_bad_param_stops_the_stage_with_one_line_naming_the_key(project, tmp_path):
@@ -104,8 +119,8 @@ def test_bad_param_stops_the_stage_with_one_line_naming_the_key(project, tmp_pat
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["study"]["iou_percentile"] = 120
     bad.write_text(yaml.safe_dump(params))
-    result = run(project, "python", "stages/tables.py", "--params", str(bad), "--metrics", "m", "--saliency", "s",
-                 "--fixations", "f", "--out", "o.md", check=False)
+    result = run(project, "python", "stages/prepare.py", "--params", str(bad), "--raw", "data/raw",
+                 "--out", str(tmp_path / "prepared"), "--summary", str(tmp_path / "summary.json"), check=False)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: ")
     assert "study.iou_percentile" in result.stderr
@@ -116,7 +131,7 @@ def test_local_remote_round_trip(project, tmp_path):
     run(project, "dvc", "remote", "add", "-d", "--local", "roundtrip", str(remote))
     run(project, "dvc", "push")
     shutil.rmtree(project / ".dvc" / "cache")
-    for out in ("data/raw", "data/prepared", "data/fixations", "data/saliency", "data/scores", "data/overlays"):
+    for out in ("data", "models"):
         shutil.rmtree(project / out)
     run(project, "dvc", "pull")
     assert "Data and pipelines are up to date." in run(project, "dvc", "status").stdout

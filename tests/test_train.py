@@ -1,4 +1,4 @@
-"""The training engine: model set-up, one epoch, per-epoch checkpoints, exact resume, and the saved model's round trip."""
+"""The training engine: model set-up, one epoch, per-epoch checkpoints, exact resume, the saved model's round trip."""
 
 from __future__ import annotations
 
@@ -56,7 +56,9 @@ def dataset(tmp_path_factory) -> DetectionDataset:
             annotations.append({"id": len(annotations) + 1, "image_id": i + 1, "category_id": category,
                                 "bbox": [x, y, 24, 24], "area": 576, "iscrowd": 0, "difficult": 0})  # fmt: skip
         image.save(root / "raw" / f"{i}.png")
-        images.append({"id": i + 1, "voc_id": f"2000_{i + 1:06d}", "file_name": f"{i}.png", "width": SIZE, "height": SIZE})
+        images.append(
+            {"id": i + 1, "voc_id": f"2000_{i + 1:06d}", "file_name": f"{i}.png", "width": SIZE, "height": SIZE}
+        )
     categories = [{"id": 1, "name": "square"}, {"id": 2, "name": "disc"}]
     write_json(root / "train.json", {"info": {"image_root": "raw"}, "images": images,
                                      "annotations": annotations, "categories": categories})  # fmt: skip
@@ -88,7 +90,10 @@ def test_random_init_model_is_in_train_mode_at_the_working_size():
     assert model.training
     assert model.roi_heads.box_predictor.cls_score.out_features == K + 1
     assert model.transform.min_size == (SIZE,) and model.transform.max_size == SIZE
+    assert model.roi_heads.fg_bg_sampler.batch_size_per_image == 512  # torchvision's default
     assert all(p.requires_grad for p in model.parameters())
+    cheap = train.build_model(NAME, init="random", num_classes=K, size=SIZE, cache_dir=None, rois_per_image=64)
+    assert cheap.roi_heads.fg_bg_sampler.batch_size_per_image == 64
 
 
 def test_coco_init_replaces_the_head_and_freezes_the_early_backbone(tmp_path, monkeypatch):
@@ -202,6 +207,12 @@ def test_fit_checkpoints_every_epoch_and_resumes_exactly(dataset, tmp_path, monk
     assert result["start_epoch"] == 1 and [h["epoch"] for h in result["history"]] == [0, 1]
     assert {step for step, _, _ in live.rows} == {1}
     assert _states_equal(resumed, straight)
+
+    # A finished checkpoint trains no more: the call only loads its weights.
+    done = _model(seed=98)
+    result = train.fit(done, dataset, **FIT, checkpoint_path=tmp_path / "b.pt", fingerprint="f")
+    assert result["start_epoch"] == 2 and len(result["history"]) == 2
+    assert _states_equal(done, straight)
 
 
 def test_fit_with_another_fingerprint_starts_afresh(dataset, tmp_path, caplog):

@@ -37,13 +37,17 @@ TRAINABLE = tuple(_FROZEN_WHEN_PRETRAINED)
 WARMUP_FACTOR = 0.001  # the first iteration's lr = lr × this (torchvision's detection reference)
 
 
-def build_model(detector: str, *, init: str, num_classes: int, size: int, cache_dir: Path) -> nn.Module:
+def build_model(
+    detector: str, *, init: str, num_classes: int, size: int, cache_dir: Path, rois_per_image: int = 512
+) -> nn.Module:
     """A Faster R-CNN of the registry in train mode, on the CPU, for ``num_classes`` classes + background.
 
     ``init="random"``: from scratch, offline (seed torch's RNG first for a reproducible model).
     ``init="coco"``: the COCO-pretrained model (fetched once into ``cache_dir``) with a fresh
     ``FastRCNNPredictor`` head, torchvision's fine-tuning recipe, and its early backbone frozen.
     The model's internal resize is set to ``size``: training happens at the working resolution.
+    ``rois_per_image``: proposals sampled per image for the box-head loss (torchvision: 512,
+    py-faster-rcnn: 128); the box head's cost on a CPU grows with it, and it changes no weights' shape.
     """
     if detector not in TRAINABLE:
         raise ParamsError(f"detector {detector!r}: cannot be trained here; trainable: {', '.join(TRAINABLE)}")
@@ -53,6 +57,8 @@ def build_model(detector: str, *, init: str, num_classes: int, size: int, cache_
         raise ParamsError(f"num_classes: must be >= 1, got {num_classes}")
     if size < 32:
         raise ParamsError(f"size: must be >= 32, got {size}")
+    if rois_per_image < 1:
+        raise ParamsError(f"rois_per_image: must be >= 1, got {rois_per_image}")
     if init == "random":
         model = DETECTORS[detector].builder(num_classes + 1)
     else:
@@ -66,6 +72,7 @@ def build_model(detector: str, *, init: str, num_classes: int, size: int, cache_
                 param.requires_grad_(False)
     model.transform.min_size = (size,)
     model.transform.max_size = size
+    model.roi_heads.fg_bg_sampler.batch_size_per_image = rois_per_image
     return model.train()
 
 
@@ -109,10 +116,10 @@ def train_one_epoch(
         with torch.autocast(device.type, enabled=amp):
             losses = model(images, targets)
         loss = sum(losses.values())
-        values = {name: value.item() for name, value in losses.items()}
-        if not math.isfinite(loss.item()):
+        values = {"loss": loss.item(), **{name: value.item() for name, value in losses.items()}}
+        if not math.isfinite(values["loss"]):
             raise HumanSaliencyError(
-                f"training diverged: loss is {loss.item()} at epoch {epoch}, iteration {iteration} "
+                f"training diverged: loss is {values['loss']} at epoch {epoch}, iteration {iteration} "
                 f"({', '.join(f'{k}={v:.4g}' for k, v in values.items())}); lower the learning rate"
             )
         optimizer.zero_grad(set_to_none=True)
@@ -128,11 +135,11 @@ def train_one_epoch(
             optimizer.step()
         if scheduler is not None:
             scheduler.step()
-        for name, value in (("loss", loss.item()), *values.items()):
+        for name, value in values.items():
             sums[name] += value
         n += 1
         if iteration % log_every == 0:
-            progress.set_postfix(loss=f"{loss.item():.3f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
+            progress.set_postfix(loss=f"{values['loss']:.3f}", lr=f"{optimizer.param_groups[0]['lr']:.2e}")
     if n == 0:
         raise DataError(f"epoch {epoch}: the data loader yielded no batches")
     means = {name: total / n for name, total in sums.items()}
