@@ -46,7 +46,7 @@ def main() -> None:
     split = PreparedSplit.load(args.train_set)
     torch.manual_seed(train.seed)
     model = build_model(train.detector, init=train.init, num_classes=len(split.category_names), size=size,
-                        cache_dir=Path(runtime.weights_cache))
+                        cache_dir=Path(runtime.weights_cache), rois_per_image=train.rois_per_image)
     checkpoint = CHECKPOINTS / args.variant / "last.pt"
     result = fit(
         model, DetectionDataset(split, size, hflip=train.hflip),

@@ -163,6 +163,7 @@ class TrainParams(_Section):
     momentum: float = Field(default=0.9, ge=0, lt=1)
     weight_decay: float = Field(default=1e-4, ge=0, le=1)
     warmup_iters: int = Field(default=50, ge=0, le=100000)
+    rois_per_image: int = Field(default=512, ge=1, le=4096)
     hflip: float = Field(default=0.5, ge=0, le=1)
     seed: int = Field(default=0, ge=0)
 
