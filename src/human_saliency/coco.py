@@ -13,7 +13,7 @@ from typing import Any
 from pycocotools.coco import COCO
 
 from human_saliency.errors import DataError
-from human_saliency.fsio import read_json
+from human_saliency.fsio import read_prepared_json
 
 
 class PreparedSplit:
@@ -27,17 +27,7 @@ class PreparedSplit:
     def load(cls, path: str | os.PathLike) -> PreparedSplit:
         """Read a prepared split; DataError if it is missing or is not one."""
         path = Path(path)
-        try:
-            data = read_json(path)
-        except FileNotFoundError:
-            raise DataError(f"{path}: prepared split not found") from None
-        except ValueError as exc:
-            raise DataError(f"{path}: not valid JSON ({exc})") from None
-        required = ("images", "annotations", "categories")
-        if not isinstance(data, dict) or any(key not in data for key in required):
-            raise DataError(f"{path}: not a prepared COCO split (needs {', '.join(required)})")
-        if "image_root" not in data.get("info", {}):
-            raise DataError(f"{path}: info.image_root is missing")
+        data = read_prepared_json(path, what="prepared COCO split", required=("images", "annotations", "categories"))
         return cls(path, data)
 
     @property

@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from human_saliency.errors import DataError
+
 
 def _umask() -> int:
     mask = os.umask(0)
@@ -78,3 +80,18 @@ def read_json(path: str | os.PathLike) -> Any:
     """Read a JSON file."""
     with open(path, encoding="utf-8") as fh:
         return json.load(fh)
+
+
+def read_prepared_json(path: Path, *, what: str, required: tuple[str, ...]) -> dict[str, Any]:
+    """A prepared JSON index with ``required`` top-level keys and ``info.image_root``; DataError naming the file."""
+    try:
+        data = read_json(path)
+    except FileNotFoundError:
+        raise DataError(f"{path}: {what} not found") from None
+    except ValueError as exc:
+        raise DataError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(data, dict) or any(key not in data for key in required):
+        raise DataError(f"{path}: not a {what} (needs {', '.join(required)})")
+    if "image_root" not in data.get("info", {}):
+        raise DataError(f"{path}: info.image_root is missing")
+    return data

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from human_saliency.errors import DataError
-from human_saliency.fsio import read_json
+from human_saliency.fsio import read_prepared_json
 from human_saliency.images import load_gray
 
 STIMULUS_SUFFIXES = (".jpeg", ".jpg")
@@ -72,15 +72,7 @@ class PreparedStimuli:
     def load(cls, path: str | os.PathLike) -> PreparedStimuli:
         """Read a prepared ``mit1003.json``; DataError if it is missing or lacks its keys."""
         path = Path(path)
-        try:
-            data = read_json(path)
-        except FileNotFoundError:
-            raise DataError(f"{path}: prepared MIT1003 index not found") from None
-        except ValueError as exc:
-            raise DataError(f"{path}: not valid JSON ({exc})") from None
-        if not isinstance(data, dict) or "stimuli" not in data or "image_root" not in data.get("info", {}):
-            raise DataError(f"{path}: not a prepared MIT1003 index (needs info.image_root and stimuli)")
-        return cls(path=path, data=data)
+        return cls(path=path, data=read_prepared_json(path, what="prepared MIT1003 index", required=("stimuli",)))
 
     @property
     def root(self) -> Path:
