@@ -125,6 +125,9 @@ def test_coco_to_voc_table_covers_voc_in_order():
 
 
 def test_coco_to_voc_table_fits_ultralytics_names():
+    from human_saliency.detectors.yolov5 import _import_ultralytics
+
+    _import_ultralytics()  # without its patch of PIL.Image.open, which would leak into later tests
     from ultralytics.utils import ROOT, YAML
 
     names = YAML.load(ROOT / "cfg/datasets/coco.yaml")["names"]

@@ -59,6 +59,7 @@ class YoloDetector(Detector):
             )
         # The file pickles whole Python objects, so it can only be read with weights_only=False, which
         # runs code from the file: acceptable only because fetch_weights has just matched it to the pin.
+        _import_ultralytics()  # unpickling imports ultralytics: do it without its side effects
         try:
             checkpoint = torch.load(path, map_location="cpu", weights_only=False)
         except (pickle.UnpicklingError, ModuleNotFoundError, AttributeError, RuntimeError, EOFError) as exc:
