@@ -54,6 +54,14 @@ def main() -> None:
                 )
             if name == "test":
                 write_json(tmp / "detections.json", detections)
+        if study.weights != "random":
+            # The model-randomisation check (Adebayo et al. 2018): the same architecture at random init.
+            torch.manual_seed(study.seed + zlib.crc32(args.detector.encode()))
+            with build_detector(args.detector, weights="random", num_classes=len(test.category_names),
+                                min_size=study.detector_min_size).to(detector.device) as random_init, \
+                 MapWriter(tmp / "test_random.zip") as writer:
+                compute_saliency(random_init, sets["test"], writer, size=study.size, batch_size=study.batch_size,
+                                 num_workers=runtime.num_workers, with_detections=False)
         write_json(tmp / "info.json", info)
 
 

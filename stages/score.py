@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from human_saliency import metrics as M
 from human_saliency.cli import run_stage
 from human_saliency.coco import PreparedSplit
 from human_saliency.detection_eval import evaluate_detections
@@ -14,7 +15,7 @@ from human_saliency.masks import read_mask
 from human_saliency.mit1003 import PreparedStimuli
 from human_saliency.overlays import write_overlays
 from human_saliency.params import load_params
-from human_saliency.scoring import resize_map, score_detector, summarize_scores
+from human_saliency.scoring import resize_map, score_detector, score_maps, summarize_scores
 
 
 def main() -> None:
@@ -46,11 +47,18 @@ def main() -> None:
                 args.detector: voc_maps, "human mask": masks, "predicted fixations": voc_fixations,
             })
 
+    randomisation = args.saliency / "test_random.zip"
+    if randomisation.exists():  # trained weights: how much the map changes when they are randomised
+        with MapReader(args.saliency / "test.zip") as trained, MapReader(randomisation) as random_init:
+            frames[("voc", "randomisation")] = score_maps(
+                trained, ((key, random_init[key]) for key in masks), {"cc": M.cc}, desc="vs random init")
     with atomic_dir(args.scores) as tmp:
         for (dataset, reference), frame in frames.items():
             frame.to_csv(tmp / f"{dataset}_{reference}.csv", float_format="%.6g")
-    for (dataset, reference), frame in frames.items():
-        summary = summarize_scores(frame, n_boot=study.bootstrap)
+    summaries = {key: summarize_scores(frame, n_boot=study.bootstrap) for key, frame in frames.items()}
+    if ("voc", "randomisation") in summaries:
+        summaries[("voc", "human_masks")]["randomisation_cc"] = summaries.pop(("voc", "randomisation"))["cc"]
+    for (dataset, reference), summary in summaries.items():
         write_json(args.metrics / dataset / reference / f"{args.detector}.json", summary)
     detection = evaluate_detections(test.data, read_json(args.saliency / "detections.json"))
     write_json(args.metrics / "voc" / "detection" / f"{args.detector}.json", detection)

@@ -17,7 +17,7 @@ LABELS = {
     "mae": "MAE ↓", "iou": "IoU top-10% ↑", "cc": "CC ↑", "sim": "SIM ↑", "kld": "KL ↓", "nss": "NSS ↑",
     "auc_judd": "AUC-Judd ↑", "pointing_game": "Pointing game ↑", "relevance_mass": "Relevance mass ↑",
     "relevance_rank": "Relevance rank ↑", "ap50_voc": "AP50 VOC ↑", "ap_coco": "AP COCO ↑",
-    "ap50_coco": "AP50 COCO ↑",
+    "ap50_coco": "AP50 COCO ↑", "randomisation_cc": "CC with random-init map ↓",
 }
 
 
@@ -39,7 +39,8 @@ STUDY_TABLES = (
     TableSpec("Table 3: detectors vs predicted eye fixations, VOC test split", "voc", "fixations",
               ("mae", "iou", "cc", "sim", "kld")),
     TableSpec("Table 4: detectors vs human attention masks, VOC test split", "voc", "human_masks",
-              ("mae", "iou", "cc", "sim", "kld", "pointing_game", "relevance_mass", "relevance_rank")),
+              ("mae", "iou", "cc", "sim", "kld", "pointing_game", "relevance_mass", "relevance_rank",
+               "randomisation_cc")),
     TableSpec("Table 5 (extension): detectors vs recorded human fixations, MIT1003", "mit1003", "human_fixpts",
               ("nss", "auc_judd")),
 )
@@ -55,7 +56,7 @@ def cell(value: Any) -> tuple[str, float]:
             text += f" ({value['n_excluded']} excl.)"
         return text, value["mean"]
     if value is None:
-        return "n/a", math.nan
+        return "n/a (random init)", math.nan
     return f"{value:.4f}", float(value)
 
 
