@@ -317,8 +317,6 @@ HIGHER_IS_BETTER: dict[str, bool] = {
     "pointing_game": True,
     "relevance_mass": True,
     "relevance_rank": True,
-    # The model-randomisation check: a map that stays the same when the weights are randomised is suspect.
-    "randomisation_cc": False,
 }
 
 

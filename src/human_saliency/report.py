@@ -13,6 +13,9 @@ from tabulate import tabulate
 from human_saliency.fsio import read_json
 from human_saliency.metrics import HIGHER_IS_BETTER
 
+# The model-randomisation check: a map that stays the same when the weights are randomised is suspect.
+DIRECTIONS = {**HIGHER_IS_BETTER, "randomisation_cc": False}
+
 LABELS = {
     "mae": "MAE ↓", "iou": "IoU top-10% ↑", "cc": "CC ↑", "sim": "SIM ↑", "kld": "KL ↓", "nss": "NSS ↑",
     "auc_judd": "AUC-Judd ↑", "pointing_game": "Pointing game ↑", "relevance_mass": "Relevance mass ↑",
@@ -63,13 +66,13 @@ def cell(value: Any) -> tuple[str, float]:
 def render_table(
     spec: TableSpec, rows: dict[str, dict[str, Any]], row_labels: dict[str, str], *, caption: str = ""
 ) -> str:
-    """One Markdown table; the best value of each column is bold (direction from HIGHER_IS_BETTER)."""
+    """One Markdown table; the best value of each column is bold (direction from DIRECTIONS)."""
     texts = {row: {col: cell(rows[row].get(col)) for col in spec.columns} for row in rows}
     best = {}
     for col in spec.columns:
         values = [texts[row][col][1] for row in rows if not math.isnan(texts[row][col][1])]
         if len(values) > 1:
-            best[col] = max(values) if HIGHER_IS_BETTER.get(col, True) else min(values)
+            best[col] = max(values) if DIRECTIONS.get(col, True) else min(values)
     body = [
         [row_labels.get(row, row)]
         + [f"**{text}**" if best.get(col) == value else text for col, (text, value) in texts[row].items()]
