@@ -8,9 +8,10 @@ compressed.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import cv2
@@ -57,9 +58,13 @@ class MapWriter:
 
     def add(self, key: str, saliency: np.ndarray) -> None:
         """Store one map under ``key`` (an image id)."""
+        self.add_png(key, encode_map(saliency))
+
+    def add_png(self, key: str, data: bytes) -> None:
+        """Store one map already encoded by :func:`encode_map` (e.g. copied from another archive)."""
         # A fixed timestamp keeps the archive byte-identical across runs, so DVC sees no change.
         info = zipfile.ZipInfo(f"{key}.png", date_time=(1980, 1, 1, 0, 0, 0))
-        self._zip.writestr(info, encode_map(saliency))
+        self._zip.writestr(info, data)
 
     def __exit__(self, *exc_info) -> None:
         self._zip.close()
@@ -91,11 +96,26 @@ class MapReader:
         return key in self._names
 
     def __getitem__(self, key: str) -> np.ndarray:
+        return decode_map(self.png(key), name=f"{self.path}:{key}")
+
+    def png(self, key: str) -> bytes:
+        """The stored PNG bytes of one map, not decoded."""
         if key not in self._names:
             raise DataError(f"{self.path}: no map for image id {key!r}")
-        return decode_map(self._zip.read(self._names[key]), name=f"{self.path}:{key}")
+        return self._zip.read(self._names[key])
 
     def items(self) -> Iterator[tuple[str, np.ndarray]]:
         """(id, map) pairs in id order."""
         for key in self.ids():
             yield key, self[key]
+
+
+def merge_archives(parts: Sequence[str | os.PathLike], writer: MapWriter, keys: Sequence[str]) -> None:
+    """Copy the maps of ``keys``, in that order, from the archives ``parts`` into ``writer``, without re-encoding."""
+    with contextlib.ExitStack() as stack:
+        readers = [stack.enter_context(MapReader(part)) for part in parts]
+        owner = {key: reader for reader in readers for key in reader.ids()}
+        for key in keys:
+            if key not in owner:
+                raise DataError(f"{writer.path}: none of {len(parts)} shard archives holds image id {key!r}")
+            writer.add_png(key, owner[key].png(key))

@@ -12,10 +12,12 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, Dataset
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
 from tqdm import tqdm
 
+from human_saliency import distributed
 from human_saliency.detection_data import collate_fn
 from human_saliency.detectors import DETECTORS, build_detector
 from human_saliency.errors import DataError, HumanSaliencyError, ParamsError
@@ -175,6 +177,13 @@ def fit(
     an uninterrupted run gives. ``live``: a dvclive ``Live`` (``resume=True`` keeps its earlier steps)
     that gets each epoch's losses and lr. ``amp`` takes effect on CUDA only.
 
+    Under torchrun (``distributed.init_from_env`` called first) the model is wrapped in
+    DistributedDataParallel and a DistributedSampler gives each process its part of every epoch. Each
+    process takes ``batch_size`` images, so one step sees world_size × batch_size images; ``lr`` is
+    used as given, NOT rescaled for that larger batch. The logged losses are averaged over processes;
+    only rank 0 writes the checkpoint and logs to ``live`` (the others wait for it). The fingerprint
+    must then cover the world size too, since it shapes the run.
+
     Returns ``{"start_epoch": first epoch run by this call, "history": [{epoch, lr, loss, ...}, ...]}``.
     """
     if epochs < 1 or batch_size < 1 or lr <= 0 or warmup_iters < 0:
@@ -188,13 +197,19 @@ def fit(
     if amp and device.type != "cuda":
         log.warning("amp: mixed precision is for CUDA only; training in float32 on %s", device)
     model.to(device)
+    rank, world = distributed.rank(), distributed.world_size()
     generator = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)  # flips in the main process, RPN/ROI sampling, worker seeds
-    # A later DistributedDataParallel run swaps this for a DistributedSampler with the same seed.
+    # Flips in the main process, RPN/ROI sampling, worker seeds; offset by rank so that the processes
+    # do not all draw the same flips and samples.
+    torch.manual_seed(seed + rank)
+    sampler = None
+    if world > 1:
+        sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=seed)
     loader = DataLoader(
         train_set,
         batch_size=batch_size,
-        shuffle=True,
+        shuffle=sampler is None,
+        sampler=sampler,
         generator=generator,
         num_workers=num_workers,
         collate_fn=collate_fn,
@@ -206,6 +221,9 @@ def fit(
     schedule = partial(lr_factor, total_iters=total_iters, warmup_iters=min(warmup_iters, total_iters))
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     scaler = torch.amp.GradScaler("cuda", enabled=amp and device.type == "cuda")
+    # DDP averages the gradients over processes in backward; ``model`` stays the bare module, whose
+    # state dict (without DDP's "module." prefix) is what gets saved.
+    trained = DistributedDataParallel(model) if world > 1 else model
 
     start_epoch, history = 0, []
     state = _resumable_state(checkpoint_path, fingerprint)
@@ -214,31 +232,40 @@ def fit(
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
-        _set_rng_states(state["rng"], generator)
+        _set_rng_states(state["rng"][rank], generator)
         start_epoch, history = state["epoch"], state["history"]
         log.info("%s: resuming after epoch %d of %d", checkpoint_path, start_epoch, epochs)
 
     for epoch in range(start_epoch, epochs):
-        losses = train_one_epoch(model, optimizer, loader, device, epoch, scheduler=scheduler, scaler=scaler)
+        if sampler is not None:
+            sampler.set_epoch(epoch)
+        losses = train_one_epoch(trained, optimizer, loader, device, epoch, scheduler=scheduler, scaler=scaler)
+        # Every process runs the same number of batches (the sampler pads), so the mean of the means is
+        # the mean over all batches.
+        every = distributed.gather_objects(losses)
+        losses = {name: sum(ranked[name] for ranked in every) / len(every) for name in losses}
         history.append({"epoch": epoch, "lr": scheduler.get_last_lr()[0], **losses})
-        checkpoint = {
-            "model": model.state_dict(),
-            "optimizer": optimizer.state_dict(),
-            "scheduler": scheduler.state_dict(),
-            "scaler": scaler.state_dict(),
-            "epoch": epoch + 1,
-            "fingerprint": fingerprint,
-            "rng": _rng_states(generator),
-            "history": history,
-        }
-        with atomic_file(checkpoint_path) as tmp:
-            torch.save(checkpoint, tmp)
-        if live is not None:
-            live.step = epoch  # explicit, so a resumed run continues at the right step
-            for name, value in history[-1].items():
-                if name != "epoch":
-                    live.log_metric(f"train/{name}", value)
-            live.next_step()
+        rng = distributed.gather_objects(_rng_states(generator))  # one entry per rank
+        if distributed.is_main():
+            checkpoint = {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict(),
+                "epoch": epoch + 1,
+                "fingerprint": fingerprint,
+                "rng": rng,
+                "history": history,
+            }
+            with atomic_file(checkpoint_path) as tmp:
+                torch.save(checkpoint, tmp)
+            if live is not None:
+                live.step = epoch  # explicit, so a resumed run continues at the right step
+                for name, value in history[-1].items():
+                    if name != "epoch":
+                        live.log_metric(f"train/{name}", value)
+                live.next_step()
+        distributed.barrier()
     return {"start_epoch": start_epoch, "history": history}
 
 
@@ -254,7 +281,7 @@ def save_model(model: nn.Module, path: Path, *, meta: dict[str, Any]) -> None:
 
 
 def _resumable_state(path: Path, fingerprint: str) -> dict[str, Any] | None:
-    """The checkpoint at ``path`` if it belongs to this run (same fingerprint), else None (logged why)."""
+    """The checkpoint at ``path`` if it is this run's (same fingerprint and process count), else None (logged why)."""
     if not Path(path).exists():
         return None
     try:
@@ -265,6 +292,9 @@ def _resumable_state(path: Path, fingerprint: str) -> dict[str, Any] | None:
     if not isinstance(state, dict) or state.get("fingerprint") != fingerprint:
         found = state.get("fingerprint") if isinstance(state, dict) else None
         log.info("%s: written for another run (fingerprint %s, not %s); starting afresh", path, found, fingerprint)
+        return None
+    if not isinstance(state.get("rng"), list) or len(state["rng"]) != distributed.world_size():
+        log.info("%s: holds no RNG states for %d process(es); starting afresh", path, distributed.world_size())
         return None
     return state
 
