@@ -1,4 +1,7 @@
-"""Stage `base_saliency`: the base detector's EigenCAM maps on the training split, which drive the selective arms."""
+"""Stage `base_saliency`: the base detector's EigenCAM maps on the training split, which drive the selective arms.
+
+With `runtime.nproc` > 1 it runs under torchrun, each process taking a share of the images.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +10,12 @@ from pathlib import Path
 
 import torch
 
+from human_saliency import distributed
 from human_saliency.cli import run_stage
 from human_saliency.coco import PreparedSplit
 from human_saliency.datasets import split_images
 from human_saliency.detectors import build_detector
-from human_saliency.fsio import atomic_dir, write_json
+from human_saliency.fsio import write_json
 from human_saliency.mapstore import MapWriter
 from human_saliency.params import load_params
 from human_saliency.runtime import resolve_device
@@ -28,21 +32,25 @@ def main() -> None:
 
     params = load_params(args.params)
     study, runtime = params.study, params.runtime
+    device = distributed.launch(runtime.nproc, resolve_device(runtime.device))
     train = PreparedSplit.load(args.prepared / "train.json")
     torch.manual_seed(study.seed)
-    detector = build_detector(
-        params.train.detector,
-        weights=str(args.model) if params.aug.base == "original" else "coco",
-        num_classes=len(train.category_names),
-        cache_dir=Path(runtime.weights_cache),
-        min_size=study.detector_min_size,
-        score_threshold=study.score_threshold,
-    ).to(resolve_device(runtime.device))
-    with atomic_dir(args.out) as tmp, detector, MapWriter(tmp / "train.zip") as writer:
+    with distributed.main_first():  # one process downloads the weights
+        detector = build_detector(
+            params.train.detector,
+            weights=str(args.model) if params.aug.base == "original" else "coco",
+            num_classes=len(train.category_names),
+            cache_dir=Path(runtime.weights_cache),
+            min_size=study.detector_min_size,
+            score_threshold=study.score_threshold,
+        ).to(device)
+    with distributed.shared_output_dir(args.out) as tmp, detector, \
+         distributed.on_main(MapWriter, tmp / "train.zip") as writer:
         _, counts = compute_saliency(detector, split_images(train), writer, size=study.size,
                                      batch_size=study.batch_size, num_workers=runtime.num_workers,
                                      with_detections=False)
-        write_json(tmp / "info.json", {"detector": detector.name, "weights": detector.weights_label, **counts})
+        if distributed.is_main():
+            write_json(tmp / "info.json", {"detector": detector.name, "weights": detector.weights_label, **counts})
 
 
 if __name__ == "__main__":

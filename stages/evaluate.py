@@ -1,14 +1,18 @@
-"""Stage `evaluate@<variant>`: a fine-tuned model's mAP and saliency alignment on the test split."""
+"""Stage `evaluate@<variant>`: a fine-tuned model's mAP and saliency alignment on the test split.
+
+With `runtime.nproc` > 1 the maps are computed under torchrun, each process taking a share of the images.
+"""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from human_saliency import distributed
 from human_saliency.cli import run_stage
 from human_saliency.coco import PreparedSplit
 from human_saliency.experiment import evaluate_model
-from human_saliency.fsio import atomic_dir, write_json
+from human_saliency.fsio import write_json
 from human_saliency.mapstore import MapReader
 from human_saliency.masks import read_mask
 from human_saliency.params import load_params
@@ -28,16 +32,18 @@ def main() -> None:
 
     params = load_params(args.params)
     study, runtime = params.study, params.runtime
+    device = distributed.launch(runtime.nproc, resolve_device(runtime.device))
     test = PreparedSplit.load(args.prepared / "test.json")
     masks = {img["voc_id"]: resize_map(read_mask(test.mask_path(img)), study.size) for img in test.images}
-    with atomic_dir(args.out) as tmp, MapReader(args.fixations / "test.zip") as fixations:
+    with distributed.shared_output_dir(args.out) as tmp, MapReader(args.fixations / "test.zip") as fixations:
         result = evaluate_model(
             params.train.detector, args.model, test, masks=masks, fixations=fixations, out_dir=tmp,
             size=study.size, min_size=study.detector_min_size, batch_size=study.batch_size,
             score_threshold=study.score_threshold, iou_percentile=study.iou_percentile, n_boot=study.bootstrap,
-            seed=study.seed, device=resolve_device(runtime.device), num_workers=runtime.num_workers,
+            seed=study.seed, device=device, num_workers=runtime.num_workers,
         )
-    write_json(args.metrics, result)
+    if result is not None:
+        write_json(args.metrics, result)
 
 
 if __name__ == "__main__":

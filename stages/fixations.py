@@ -34,7 +34,8 @@ def main() -> None:
     if fix.predictor == "deepgaze_iie":
         cb = fix.centerbias
         centerbias = fetch_weights(cb.url, cb.filename, runtime.weights_cache, sha256=cb.sha256)
-    predictor = build_predictor(fix.predictor, centerbias_path=centerbias, device=resolve_device(runtime.device))
+    predictor = build_predictor(fix.predictor, centerbias_path=centerbias, device=resolve_device(runtime.device),
+                                cache_dir=Path(runtime.weights_cache))
 
     sets = {
         "train": split_images(PreparedSplit.load(args.prepared / "train.json")),

@@ -1,4 +1,8 @@
-"""Stage `saliency@<detector>`: EigenCAM maps (and detections) of one detector on the VOC test split and MIT1003."""
+"""Stage `saliency@<detector>`: EigenCAM maps (and detections) of one detector on the VOC test split and MIT1003.
+
+With `runtime.nproc` > 1 it runs under torchrun and each process takes a share of the images; the outputs
+are the bytes one process writes.
+"""
 
 from __future__ import annotations
 
@@ -8,11 +12,12 @@ from pathlib import Path
 
 import torch
 
+from human_saliency import distributed
 from human_saliency.cli import run_stage
 from human_saliency.coco import PreparedSplit
 from human_saliency.datasets import split_images, stimuli_images
 from human_saliency.detectors import build_detector
-from human_saliency.fsio import atomic_dir, write_json
+from human_saliency.fsio import write_json
 from human_saliency.mapstore import MapWriter
 from human_saliency.mit1003 import PreparedStimuli
 from human_saliency.params import load_params
@@ -30,39 +35,42 @@ def main() -> None:
 
     params = load_params(args.params)
     study, runtime = params.study, params.runtime
+    device = distributed.launch(runtime.nproc, resolve_device(runtime.device))
     test = PreparedSplit.load(args.prepared / "test.json")
     # Random init is part of the result: seed it, per detector, so that detectors sharing a backbone
     # architecture (Faster and Mask R-CNN) do not share its random weights.
     torch.manual_seed(study.seed + zlib.crc32(args.detector.encode()))
-    detector = build_detector(
-        args.detector,
-        weights=study.weights,
-        num_classes=len(test.category_names),
-        cache_dir=Path(runtime.weights_cache),
-        min_size=study.detector_min_size,
-        score_threshold=study.score_threshold,
-    ).to(resolve_device(runtime.device))
+    with distributed.main_first():  # one process downloads the weights
+        detector = build_detector(
+            args.detector,
+            weights=study.weights,
+            num_classes=len(test.category_names),
+            cache_dir=Path(runtime.weights_cache),
+            min_size=study.detector_min_size,
+            score_threshold=study.score_threshold,
+        ).to(device)
     sets = {"test": split_images(test), "mit1003": stimuli_images(PreparedStimuli.load(args.prepared / "mit1003.json"))}
-    with atomic_dir(args.out) as tmp, detector:
+    with distributed.shared_output_dir(args.out) as tmp, detector:
         info = {"detector": detector.name, "label": detector.label, "weights": detector.weights_label,
                 "size": study.size, "counts": {}}
         for name, refs in sets.items():
-            with MapWriter(tmp / f"{name}.zip") as writer:
+            with distributed.on_main(MapWriter, tmp / f"{name}.zip") as writer:
                 detections, info["counts"][name] = compute_saliency(
                     detector, refs, writer, size=study.size, batch_size=study.batch_size,
                     num_workers=runtime.num_workers, with_detections=name == "test",
                 )
-            if name == "test":
+            if name == "test" and distributed.is_main():
                 write_json(tmp / "detections.json", detections)
         if study.weights != "random":
             # The model-randomisation check (Adebayo et al. 2018): the same architecture at random init.
             torch.manual_seed(study.seed + zlib.crc32(args.detector.encode()))
             with build_detector(args.detector, weights="random", num_classes=len(test.category_names),
-                                min_size=study.detector_min_size).to(detector.device) as random_init, \
-                 MapWriter(tmp / "test_random.zip") as writer:
+                                min_size=study.detector_min_size).to(device) as random_init, \
+                 distributed.on_main(MapWriter, tmp / "test_random.zip") as writer:
                 compute_saliency(random_init, sets["test"], writer, size=study.size, batch_size=study.batch_size,
                                  num_workers=runtime.num_workers, with_detections=False)
-        write_json(tmp / "info.json", info)
+        if distributed.is_main():
+            write_json(tmp / "info.json", info)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,10 @@
 
 An interrupted run resumes from its last epoch: the checkpoint lives under `.cache/checkpoints/<variant>/`
 (outside DVC, which clears a stage's outputs before running it) and is used only if its fingerprint — the
-train params, the working size and the training set's contents — matches this run.
+train params, the working size, the number of processes and the training set's contents — matches this run.
+
+With `runtime.nproc` > 1 it runs under torchrun with DistributedDataParallel: each process takes
+`train.batch_size` images a step (the learning rate is used as given), and only rank 0 writes.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 import torch
 from dvclive import Live
 
+from human_saliency import distributed
 from human_saliency.cli import run_stage
 from human_saliency.coco import PreparedSplit
 from human_saliency.detection_data import DetectionDataset
@@ -43,19 +47,23 @@ def main() -> None:
 
     params = load_params(args.params)
     train, size, runtime = params.train, params.study.size, params.runtime
+    device = distributed.launch(runtime.nproc, resolve_device(runtime.device))
     split = PreparedSplit.load(args.train_set)
     torch.manual_seed(train.seed)
-    model = build_model(train.detector, init=train.init, num_classes=len(split.category_names), size=size,
-                        cache_dir=Path(runtime.weights_cache), rois_per_image=train.rois_per_image)
+    with distributed.main_first():  # one process downloads the weights
+        model = build_model(train.detector, init=train.init, num_classes=len(split.category_names), size=size,
+                            cache_dir=Path(runtime.weights_cache), rois_per_image=train.rois_per_image)
+    settings = {**train.model_dump(), "size": size, "world_size": distributed.world_size()}
     checkpoint = CHECKPOINTS / args.variant / "last.pt"
     result = fit(
         model, DetectionDataset(split, size, hflip=train.hflip),
         epochs=train.epochs, batch_size=train.batch_size, lr=train.lr, momentum=train.momentum,
         weight_decay=train.weight_decay, warmup_iters=train.warmup_iters, seed=train.seed,
-        device=resolve_device(runtime.device), num_workers=runtime.num_workers, amp=runtime.amp,
-        checkpoint_path=checkpoint,
-        fingerprint=fingerprint(args.train_set, {**train.model_dump(), "size": size}),
+        device=device, num_workers=runtime.num_workers, amp=runtime.amp,
+        checkpoint_path=checkpoint, fingerprint=fingerprint(args.train_set, settings),
     )
+    if not distributed.is_main():
+        return
     # The curves are written from the full history once training ends, so that a resumed run's
     # plots hold every epoch (DVC clears the dvclive folder before the stage runs).
     with Live(dir=str(args.live), dvcyaml=False, save_dvc_exp=False) as live:
@@ -66,7 +74,7 @@ def main() -> None:
             live.next_step()
     args.out.mkdir(parents=True, exist_ok=True)
     save_model(model, args.out / "model.pt", meta={"variant": args.variant, "detector": train.detector,
-                                                     "categories": split.category_names, **train.model_dump()})
+                                                     "categories": split.category_names, **settings})
     checkpoint.unlink(missing_ok=True)
 
 

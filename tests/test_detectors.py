@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import io
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
@@ -10,11 +14,11 @@ import torch
 from threadpoolctl import threadpool_limits
 
 from human_saliency.cam import eigencam
-from human_saliency.detectors import DETECTORS, build_detector, labels
+from human_saliency.detectors import DETECTORS, build_detector, detr, labels
 from human_saliency.detectors.base import crop_to_valid, rescale
 from human_saliency.detectors.torchvision_family import COCO_CATEGORIES, coco_weight_file
 from human_saliency.errors import DataError, DownloadError, ParamsError
-from human_saliency.weights import WeightFile, sha256sum
+from human_saliency.weights import WeightFile
 
 K = 5
 SIZE = 64
@@ -149,37 +153,55 @@ def _serve_as(monkeypatch, name: str, files: tuple[WeightFile, ...]) -> None:
     monkeypatch.setitem(DETECTORS, name, dataclasses.replace(DETECTORS[name], coco_weights=files))
 
 
-def _save_hashed(obj, folder, stem: str):
-    """torch.save ``obj``, then rename it torchvision-style with its SHA-256 prefix."""
-    tmp = folder / f"{stem}.tmp"
-    torch.save(obj, tmp)
-    return tmp.rename(folder / f"{stem}-{sha256sum(tmp)[:8]}.pth")
+def _on_loopback(server, real_url: str, data: bytes, name: str | None = None) -> str:
+    """Serve ``data`` at the path of the registry's ``real_url`` (file name replaced by ``name``); its URL."""
+    path = urlsplit(real_url).path.lstrip("/")
+    if name is not None:
+        path = f"{path.rsplit('/', 1)[0]}/{name}"
+    return server.add(path, data)
 
 
-def test_torchvision_coco_weights_load_over_file_url(tmp_path, monkeypatch):
+def _requested(server) -> list[str]:
+    return [seen.path for seen in server.requests]
+
+
+def _torch_bytes(obj) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+def test_torchvision_coco_weights_download_from_a_loopback_zoo(http_server, tmp_path, monkeypatch):
     name = "fasterrcnn_mobilenet"
     torch.manual_seed(1)
     # Like the zoo's file: saved from a FrozenBatchNorm2d backbone, so no num_batches_tracked entries.
     state = {k: v for k, v in DETECTORS[name].builder(len(COCO_CATEGORIES)).state_dict().items() if "tracked" not in k}
-    published = _save_hashed(state, tmp_path, "frcnn_coco")
-    _serve_as(monkeypatch, name, (coco_weight_file(published.as_uri()),))
+    data = _torch_bytes(state)
+    # The zoo's name and path (models/<arch>-<SHA-256 prefix>.pth), with the stand-in's own hash prefix.
+    (real,) = DETECTORS[name].coco_weights
+    filename = real.filename.replace(real.sha256, hashlib.sha256(data).hexdigest()[:8])
+    url = _on_loopback(http_server, real.url, data, filename)
+    assert urlsplit(url).path == f"/models/{filename}"
+    _serve_as(monkeypatch, name, (coco_weight_file(url),))
 
-    with build_detector(name, weights="coco", num_classes=20, cache_dir=tmp_path / "cache", min_size=SIZE) as det:
+    cache = tmp_path / "cache"
+    with build_detector(name, weights="coco", num_classes=20, cache_dir=cache, min_size=SIZE) as det:
         assert det.weights_label == "COCO-pretrained"
         assert all(torch.equal(v, det.model.state_dict()[k]) for k, v in state.items())
         assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in det.model.modules())  # frozen, as torchvision's
         detections, _ = det.run(IMAGES)
-    assert (tmp_path / "cache" / published.name).is_file()
+    assert (cache / filename).read_bytes() == data
     assert all(((d["labels"] >= 1) & (d["labels"] <= 20)).all() for d in detections)
+    assert _requested(http_server) == [urlsplit(url).path]
+    build_detector(name, weights="coco", num_classes=20, cache_dir=cache).close()
+    assert len(http_server.requests) == 1  # the cached file verified: no second download
 
-    corrupt = tmp_path / published.name.replace("frcnn_coco", "frcnn_corrupt")
-    data = bytearray(published.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    corrupt.write_bytes(data)
-    _serve_as(monkeypatch, name, (coco_weight_file(corrupt.as_uri()),))
-    with pytest.raises(DownloadError, match=f"{corrupt.name}: SHA-256 mismatch"):
-        build_detector(name, weights="coco", num_classes=20, cache_dir=tmp_path / "cache")
-    assert not (tmp_path / "cache" / corrupt.name).exists()
+    corrupt = bytearray(data)
+    corrupt[len(corrupt) // 2] ^= 0xFF
+    http_server.add(urlsplit(url).path.lstrip("/"), bytes(corrupt))
+    with pytest.raises(DownloadError, match=f"{filename}: SHA-256 mismatch"):
+        build_detector(name, weights="coco", num_classes=20, cache_dir=tmp_path / "fresh")
+    assert not (tmp_path / "fresh" / filename).exists()
 
 
 def test_checkpoint_path_loads_the_trained_model(tmp_path):
@@ -193,28 +215,34 @@ def test_checkpoint_path_loads_the_trained_model(tmp_path):
         build_detector("ssdlite_mobilenet", weights=str(tmp_path / "best.pt"), num_classes=K + 1)
 
 
-def test_yolo_coco_checkpoint_is_unpickled_only_when_pinned(tmp_path, monkeypatch):
+def test_yolo_coco_checkpoint_is_unpickled_only_when_pinned(http_server, tmp_path, monkeypatch):
     from ultralytics.utils import ROOT, YAML
 
     model = DETECTORS["yolov5"].builder(80)
     model.names = YAML.load(ROOT / "cfg/datasets/coco.yaml")["names"]
-    published = tmp_path / "yolov5su.pt"
-    torch.save({"model": model.half(), "ema": None}, published)
+    data = _torch_bytes({"model": model.half(), "ema": None})  # a whole pickled model, as the release's file
+    (real,) = DETECTORS["yolov5"].coco_weights
+    url = _on_loopback(http_server, real.url, data)
+    assert urlsplit(url).path.endswith("/releases/download/v8.4.0/yolov5su.pt")
+    digest = hashlib.sha256(data).hexdigest()
+    cache = tmp_path / "cache"
 
-    _serve_as(monkeypatch, "yolov5", (WeightFile(published.as_uri(), "yolov5su.pt", None),))
-    unpinned = f"refusing to unpickle an unverified file \\(SHA-256 {sha256sum(published)}"
-    with pytest.raises(DownloadError, match=unpinned):
-        build_detector("yolov5", weights="coco", num_classes=20, cache_dir=tmp_path / "cache")
+    _serve_as(monkeypatch, "yolov5", (dataclasses.replace(real, url=url, sha256=None),))
+    with pytest.raises(DownloadError, match=f"refusing to unpickle an unverified file \\(SHA-256 {digest}"):
+        build_detector("yolov5", weights="coco", num_classes=20, cache_dir=cache)
+    assert (cache / "yolov5su.pt").read_bytes() == data
+    assert _requested(http_server) == [urlsplit(url).path]
 
-    _serve_as(monkeypatch, "yolov5", (WeightFile(published.as_uri(), "yolov5su.pt", sha256sum(published)),))
-    with build_detector("yolov5", weights="coco", num_classes=20, cache_dir=tmp_path / "cache", min_size=SIZE) as det:
+    _serve_as(monkeypatch, "yolov5", (dataclasses.replace(real, url=url, sha256=digest),))
+    with build_detector("yolov5", weights="coco", num_classes=20, cache_dir=cache, min_size=SIZE) as det:
         assert det.weights_label == "COCO-pretrained"
         assert next(det.model.parameters()).dtype == torch.float32
         detections, activations = det.run(IMAGES)
     assert activations.shape[:2] == (2, model.model[-2].cv3.conv.out_channels)
+    assert len(http_server.requests) == 1  # pinned to the cached file's hash: no second download
 
 
-def test_detr_coco_folder_loads_without_backbone_download(tmp_path, monkeypatch):
+def test_detr_coco_folder_loads_without_backbone_download(http_server, tmp_path, monkeypatch):
     from transformers import DetrConfig, DetrForObjectDetection
 
     # A small DETR with the real config's 91 COCO id → name entries, saved as the hub serves it.
@@ -232,15 +260,28 @@ def test_detr_coco_folder_loads_without_backbone_download(tmp_path, monkeypatch)
         num_queries=10,
     )
     DetrForObjectDetection(config).save_pretrained(tmp_path / "hub")
-    files = tuple(
-        WeightFile((tmp_path / "hub" / f).as_uri(), f"detr-test/{f}", sha256sum(tmp_path / "hub" / f))
-        for f in ("config.json", "model.safetensors")
-    )
-    _serve_as(monkeypatch, "detr_r50", files)
-    with build_detector("detr_r50", weights="coco", num_classes=20, cache_dir=tmp_path / "cache", min_size=SIZE) as det:
+    files = []
+    for real in DETECTORS["detr_r50"].coco_weights:  # config.json, model.safetensors under resolve/<revision>/
+        data = (tmp_path / "hub" / Path(real.filename).name).read_bytes()
+        url = _on_loopback(http_server, real.url, data)
+        files.append(dataclasses.replace(real, url=url, sha256=hashlib.sha256(data).hexdigest()))
+    _serve_as(monkeypatch, "detr_r50", tuple(files))
+    cache = tmp_path / "cache"
+
+    with build_detector("detr_r50", weights="coco", num_classes=20, cache_dir=cache, min_size=SIZE) as det:
         detections, activations = det.run(IMAGES)
     assert activations.shape[:2] == (2, 512)  # resnet10t's C5
     assert all(((d["labels"] >= 1) & (d["labels"] <= 20)).all() for d in detections)
+    revision = detr.REVISION
+    assert _requested(http_server) == [
+        f"/facebook/detr-resnet-50/resolve/{revision}/{f}" for f in ("config.json", "model.safetensors")
+    ]
+    assert sorted(p.name for p in (cache / f"detr-resnet-50-{revision[:12]}").iterdir()) == [
+        "config.json",
+        "model.safetensors",
+    ]
+    build_detector("detr_r50", weights="coco", num_classes=20, cache_dir=cache).close()
+    assert len(http_server.requests) == 2  # both files came from the cache
 
 
 def test_crop_keeps_every_cell_that_holds_image_pixels():

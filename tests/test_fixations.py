@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import hashlib
+import io
 import math
 import sys
 import types
+from pathlib import Path
+from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
 import torch
 from scipy.special import logsumexp
 
-from human_saliency.errors import DataError, HumanSaliencyError
+from human_saliency.errors import DataError, DownloadError, HumanSaliencyError
 from human_saliency.fixations import (
     PREDICTORS,
     PredictorUnavailable,
@@ -19,8 +23,13 @@ from human_saliency.fixations import (
     deepgaze_inputs,
     zoom_centerbias,
 )
+from human_saliency.params import load_params
+from human_saliency.weights import fetch_weights
 
 OFFLINE = ["spectral_residual", "center_bias"]
+ROOT = Path(__file__).resolve().parents[1]
+# Where deepgaze_pytorch.DeepGazeIIE(pretrained=True) loads its weights from (torch.utils.model_zoo.load_url).
+DEEPGAZE_WEIGHTS_URL = "https://github.com/matthias-k/DeepGaze/releases/download/v1.0.0/deepgaze2e.pth"
 
 
 def _noise_batch(n: int = 3, height: int = 48, width: int = 64, seed: int = 0) -> np.ndarray:
@@ -153,19 +162,27 @@ def test_deepgaze_missing_package_says_how_to_install_and_the_offline_alternativ
 
 
 class _FakeDeepGazeIIE(torch.nn.Module):
-    """Stands in for deepgaze_pytorch.DeepGazeIIE: records its inputs, returns a log density."""
+    """Stands in for deepgaze_pytorch.DeepGazeIIE: records its inputs, returns a log density.
+
+    Pretrained, it loads its one weight (``gain``) as the real one does, with torch.utils.model_zoo.load_url,
+    from ``weights_url`` when a test serves one.
+    """
 
     instances: list[_FakeDeepGazeIIE] = []
+    weights_url: str | None = None
 
     def __init__(self, pretrained: bool = False) -> None:
         super().__init__()
         self.pretrained = pretrained
+        self.gain = torch.nn.Parameter(torch.tensor(1 / 50))
+        if pretrained and self.weights_url is not None:
+            self.load_state_dict(torch.utils.model_zoo.load_url(self.weights_url, map_location="cpu"))
         self.calls: list[tuple[torch.Tensor, torch.Tensor, bool]] = []
         self.instances.append(self)
 
     def forward(self, images: torch.Tensor, centerbias: torch.Tensor) -> torch.Tensor:
         self.calls.append((images.clone(), centerbias.clone(), torch.is_inference_mode_enabled()))
-        logits = images.mean(dim=1) / 50.0 + centerbias
+        logits = images.mean(dim=1) * self.gain + centerbias
         return (logits - logits.logsumexp(dim=(1, 2), keepdim=True))[:, None]
 
 
@@ -175,6 +192,7 @@ def fake_deepgaze(monkeypatch: pytest.MonkeyPatch) -> type[_FakeDeepGazeIIE]:
     module.DeepGazeIIE = _FakeDeepGazeIIE
     monkeypatch.setitem(sys.modules, "deepgaze_pytorch", module)
     monkeypatch.setattr(_FakeDeepGazeIIE, "instances", [])
+    monkeypatch.setattr(_FakeDeepGazeIIE, "weights_url", None)
     return _FakeDeepGazeIIE
 
 
@@ -216,5 +234,77 @@ def test_deepgaze_offline_weights_fail_with_the_offline_alternative(
 
     monkeypatch.setattr(fake_deepgaze, "__init__", no_network)
     np.save(tmp_path / "cb.npy", np.zeros((8, 8)))
+    hub_dir = torch.hub.get_dir()
     with pytest.raises(PredictorUnavailable, match="fixations.predictor: spectral_residual"):
         build_predictor("deepgaze_iie", centerbias_path=tmp_path / "cb.npy")
+    assert torch.hub.get_dir() == hub_dir
+
+
+# --- The paper profile's DeepGaze path against loopback stand-ins of its downloads -----------------
+
+
+def _standin_centerbias(size: int = 64) -> np.ndarray:
+    """Like centerbias_mit1003.npy (1024×1024 float64, a log density peaking mid-image), but small."""
+    ys, xs = np.mgrid[:size, :size] - (size - 1) / 2
+    log_density = -0.5 * (ys**2 / (size / 4) ** 2 + xs**2 / (size / 3) ** 2)
+    return log_density - logsumexp(log_density)
+
+
+def _served(server, real_url: str, data: bytes) -> str:
+    """Serve ``data`` on the loopback server at the path of ``real_url``; its loopback URL."""
+    return server.add(urlsplit(real_url).path.lstrip("/"), data)
+
+
+def _npy_bytes(array: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    return buffer.getvalue()
+
+
+def _torch_bytes(obj: object) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("pinned", [True, False])
+def test_paper_deepgaze_path_runs_on_loopback_stand_ins(fake_deepgaze, http_server, tmp_path, pinned) -> None:
+    centerbias = load_params(ROOT / "configs" / "paper.yaml").fixations.centerbias
+    template = _standin_centerbias()
+    data = _npy_bytes(template)
+    url = _served(http_server, centerbias.url, data)
+    weights_url = _served(http_server, DEEPGAZE_WEIGHTS_URL, _torch_bytes({"gain": torch.tensor(0.05)}))
+    fake_deepgaze.weights_url = weights_url
+    cache = tmp_path / "weights"
+    pin = hashlib.sha256(data).hexdigest() if pinned else None
+
+    # As stages/fixations.py: the centre bias into the weights cache, DeepGaze's own weights via torch.hub.
+    path = fetch_weights(url, centerbias.filename, cache, sha256=pin)
+    hub_dir = torch.hub.get_dir()
+    predictor = build_predictor("deepgaze_iie", centerbias_path=path, cache_dir=cache)
+    images = _noise_batch(n=2)
+    maps = predictor.predict(images)
+
+    assert path == cache / "centerbias_mit1003.npy"
+    assert (cache / "torch_hub" / "checkpoints" / "deepgaze2e.pth").is_file()
+    assert torch.hub.get_dir() == hub_dir
+    assert [seen.path for seen in http_server.requests] == [urlsplit(url).path, urlsplit(weights_url).path]
+    (model,) = fake_deepgaze.instances
+    ((_, fed_bias, _),) = model.calls
+    expected_bias = zoom_centerbias(template, (48, 64))
+    np.testing.assert_allclose(fed_bias.numpy(), np.broadcast_to(expected_bias, (2, 48, 64)), rtol=1e-6)
+    logits = images.astype(np.float64).mean(axis=3) * 0.05 + expected_bias  # the served gain, not the default
+    np.testing.assert_allclose(maps, logits - logsumexp(logits, axis=(1, 2), keepdims=True), atol=1e-5)
+
+    # A second run finds both files in the cache.
+    again = fetch_weights(url, centerbias.filename, cache, sha256=pin)
+    build_predictor("deepgaze_iie", centerbias_path=again, cache_dir=cache)
+    assert len(http_server.requests) == 2
+
+
+def test_centerbias_sha256_mismatch_names_the_file_and_deletes_it(http_server, tmp_path) -> None:
+    centerbias = load_params(ROOT / "configs" / "paper.yaml").fixations.centerbias
+    url = _served(http_server, centerbias.url, _npy_bytes(_standin_centerbias()))
+    with pytest.raises(DownloadError, match=r"centerbias_mit1003\.npy: SHA-256 mismatch"):
+        fetch_weights(url, centerbias.filename, tmp_path / "weights", sha256="0" * 64)
+    assert not (tmp_path / "weights" / "centerbias_mit1003.npy").exists()

@@ -5,6 +5,8 @@ Slow (a few minutes): it runs the real stage scripts through `dvc` in a copy of 
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import shutil
 import subprocess
@@ -12,6 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,13 +44,14 @@ def _set(tree: dict, dotted: str, value) -> None:
     tree[leaf] = value
 
 
-def run(cwd: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+def run(cwd: Path, *args: str, check: bool = True, threads: int | None = None) -> subprocess.CompletedProcess:
     """Run a command in the project copy, with this interpreter's scripts and the copy's sources first."""
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
         "PYTHONPATH": str(cwd / "src"),
         "DVC_NO_ANALYTICS": "1",
+        **({"OMP_NUM_THREADS": str(threads)} if threads else {}),
     }
     result = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
     if check and result.returncode != 0:
@@ -136,3 +140,68 @@ def test_local_remote_round_trip(project, tmp_path):
     run(project, "dvc", "pull")
     assert "Data and pipelines are up to date." in run(project, "dvc", "status").stdout
     assert ran_stages(run(project, "dvc", "repro").stdout) == []
+
+
+def _params_with(project: Path, folder: Path, **changes) -> Path:
+    """A copy of the project's params with ``changes`` (dotted keys, ``__`` for ``.``) applied."""
+    params = yaml.safe_load((project / "params.yaml").read_text())
+    folder.mkdir(parents=True, exist_ok=True)
+    for key, value in changes.items():
+        _set(params, key.replace("__", "."), value)
+    path = folder / "params.yaml"
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return path
+
+
+def test_two_processes_write_what_one_process_writes(project, tmp_path):
+    """runtime.nproc=2 relaunches the stages under torchrun (gloo): saliency and evaluation give the same bytes.
+
+    Tolerance: none, at the same threads per process (torchrun sets 1; other thread counts pick other float
+    kernels, which can move a 16-bit map level). Each process maps a strided share of the images with the
+    same weights, and rank 0 merges the maps in the single-process order.
+    """
+    outputs = {}
+    for nproc in (1, 2):
+        params = _params_with(project, tmp_path / str(nproc), runtime__nproc=nproc, runtime__device="cpu")
+        out = outputs[nproc] = tmp_path / str(nproc)
+        result = run(project, "python", "stages/saliency.py", "--params", str(params), "--detector",
+                     "ssdlite_mobilenet", "--prepared", "data/prepared", "--out", str(out / "saliency"),
+                     threads=1)  # fmt: skip
+        assert ("--nproc_per_node=2" in result.stderr) == (nproc == 2)
+        run(project, "python", "stages/evaluate.py", "--params", str(params), "--prepared", "data/prepared",
+            "--model", "models/original/model.pt", "--fixations", "data/fixations", "--out", str(out / "evaluate"),
+            "--metrics", str(out / "metrics.json"), threads=1)  # fmt: skip
+    one, two = outputs[1], outputs[2]
+    files = sorted(p.relative_to(one) for p in one.rglob("*") if p.is_file() and p.name != "params.yaml")
+    assert files == sorted(p.relative_to(two) for p in two.rglob("*") if p.is_file() and p.name != "params.yaml")
+    assert {"saliency/test.zip", "saliency/mit1003.zip", "evaluate/test_random.zip", "metrics.json"} <= set(
+        map(str, files))
+    for name in files:
+        assert (two / name).read_bytes() == (one / name).read_bytes(), name
+
+
+def test_training_under_torchrun_writes_once_from_rank_0(project, tmp_path):
+    """2 processes × 2 images a step: one model, one set of curves, the world size in the model's record.
+
+    (That 2 × 2 takes the step of 1 × 4 is tested in test_distributed.py, where BatchNorm is frozen; the
+    embedded profile trains BatchNorm from scratch, whose per-process batch statistics differ by design.)
+    """
+    params = _params_with(project, tmp_path, runtime__nproc=2, runtime__device="cpu", train__batch_size=2)
+    model, live = tmp_path / "model", tmp_path / "live"
+    run(project, "python", "stages/train.py", "--params", str(params), "--variant", "original",
+        "--train-set", "data/augmented/original/train.json", "--out", str(model), "--live", str(live))  # fmt: skip
+    saved = torch.load(model / "model.pt", map_location="cpu", weights_only=True)
+    assert saved["meta"]["world_size"] == 2 and saved["meta"]["batch_size"] == 2
+    assert [p.name for p in model.iterdir()] == ["model.pt"]
+    history = json.loads((live / "metrics.json").read_text())
+    assert history["step"] == 0 and math.isfinite(history["train"]["loss"])
+    assert not (project / ".cache" / "checkpoints" / "original" / "last.pt").exists()
+
+
+def test_an_error_in_the_processes_still_names_the_file(project, tmp_path):
+    params = _params_with(project, tmp_path, runtime__nproc=2, runtime__device="cpu")
+    result = run(project, "python", "stages/saliency.py", "--params", str(params), "--detector", "yolov5",
+                 "--prepared", str(tmp_path / "missing"), "--out", str(tmp_path / "out"), check=False)  # fmt: skip
+    assert result.returncode != 0
+    assert "error: " in result.stderr and "missing" in result.stderr
+    assert not (tmp_path / "out").exists()

@@ -1,4 +1,4 @@
-"""Weight files: fetched once over file://, SHA-256 verified (full or prefix), checkpoints read safely."""
+"""Weight files: fetched once over HTTP (or file://), SHA-256 verified (full or prefix), checkpoints read safely."""
 
 from __future__ import annotations
 
@@ -14,49 +14,60 @@ from human_saliency.weights import fetch_weights, load_checkpoint, load_state, l
 
 DATA = b"not really weights, but bytes all the same\n" * 1000
 SHA = hashlib.sha256(DATA).hexdigest()
+PATH = "/models/releases/download/v1.0/model.pth"
 
 
 @pytest.fixture
-def source(tmp_path):
-    path = tmp_path / "remote" / "model.pth"
-    path.parent.mkdir()
-    path.write_bytes(DATA)
-    return path
+def url(http_server):
+    """The loopback URL of a published ``model.pth`` holding DATA."""
+    return http_server.add(PATH.lstrip("/"), DATA)
 
 
-def test_sha256sum_matches_hashlib(source):
-    assert sha256sum(source) == SHA
+def test_sha256sum_matches_hashlib(tmp_path):
+    (tmp_path / "model.pth").write_bytes(DATA)
+    assert sha256sum(tmp_path / "model.pth") == SHA
 
 
 @pytest.mark.parametrize("pin", [SHA, SHA[:8], SHA.upper()[:12]])
-def test_fetch_verifies_full_or_prefix_hash(source, tmp_path, pin):
-    path = fetch_weights(source.as_uri(), "model.pth", tmp_path / "cache", sha256=pin)
+def test_fetch_verifies_full_or_prefix_hash(url, http_server, tmp_path, pin):
+    path = fetch_weights(url, "model.pth", tmp_path / "cache", sha256=pin)
     assert path == tmp_path / "cache" / "model.pth"
+    assert path.read_bytes() == DATA
+    assert [seen.path for seen in http_server.requests] == [PATH]
+
+
+def test_fetch_uses_the_cached_file(url, http_server, tmp_path):
+    fetch_weights(url, "model.pth", tmp_path / "cache", sha256=SHA)
+    assert fetch_weights(url, "model.pth", tmp_path / "cache", sha256=SHA).read_bytes() == DATA
+    assert len(http_server.requests) == 1
+
+
+def test_fetch_copies_a_file_url(tmp_path):
+    """file:// sources are allowed (params' WeightsFile.url), e.g. for weights on a shared disk."""
+    (tmp_path / "model.pth").write_bytes(DATA)
+    path = fetch_weights((tmp_path / "model.pth").as_uri(), "model.pth", tmp_path / "cache", sha256=SHA)
     assert path.read_bytes() == DATA
 
 
-def test_fetch_uses_the_cached_file(source, tmp_path):
-    fetch_weights(source.as_uri(), "model.pth", tmp_path / "cache", sha256=SHA)
-    source.unlink()  # a second fetch must not need the source
-    assert fetch_weights(source.as_uri(), "model.pth", tmp_path / "cache", sha256=SHA).read_bytes() == DATA
-
-
-def test_mismatch_raises_naming_the_file_and_deletes_it(source, tmp_path):
+def test_mismatch_raises_naming_the_file_and_deletes_it(url, http_server, tmp_path):
     with pytest.raises(DownloadError, match=r"model\.pth: SHA-256 mismatch"):
-        fetch_weights(source.as_uri(), "model.pth", tmp_path / "cache", sha256="0" * 64)
+        fetch_weights(url, "model.pth", tmp_path / "cache", sha256="0" * 64)
     assert not (tmp_path / "cache" / "model.pth").exists()
+    fetch_weights(url, "model.pth", tmp_path / "cache", sha256=SHA)  # the next run downloads it afresh
+    assert len(http_server.requests) == 2
 
 
-def test_unpinned_file_logs_its_hash(source, tmp_path, caplog):
+def test_unpinned_file_logs_its_hash(url, tmp_path, caplog):
     with caplog.at_level(logging.WARNING, logger="human_saliency.weights"):
-        fetch_weights(source.as_uri(), "model.pth", tmp_path / "cache")
+        fetch_weights(url, "model.pth", tmp_path / "cache")
     assert SHA in caplog.text
 
 
-def test_malformed_pin_is_rejected_before_any_download(source, tmp_path):
+def test_malformed_pin_is_rejected_before_any_download(url, http_server, tmp_path):
     with pytest.raises(ValueError, match="sha256"):
-        fetch_weights(source.as_uri(), "model.pth", tmp_path / "cache", sha256="abc")
+        fetch_weights(url, "model.pth", tmp_path / "cache", sha256="abc")
     assert not (tmp_path / "cache").exists()
+    assert http_server.requests == []
 
 
 def test_checkpoint_round_trip(tmp_path):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable
 
@@ -12,9 +13,13 @@ EXIT_USER_ERROR = 2
 
 
 def run_stage(main: Callable[[], None]) -> None:
-    """Run a stage's ``main``; a HumanSaliencyError becomes one line on stderr and exit code 2."""
+    """Run a stage's ``main``; a HumanSaliencyError becomes one line on stderr and exit code 2.
+
+    Under torchrun only rank 0 logs progress (the others, warnings and errors), and the process group is
+    left at the end.
+    """
     logging.basicConfig(
-        level=logging.INFO,
+        level=logging.INFO if os.environ.get("RANK", "0") == "0" else logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
@@ -23,3 +28,8 @@ def run_stage(main: Callable[[], None]) -> None:
     except HumanSaliencyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
+    finally:
+        if "torch.distributed" in sys.modules:  # only stages that use torch can have joined a group
+            from human_saliency import distributed
+
+            distributed.cleanup()

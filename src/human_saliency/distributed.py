@@ -1,34 +1,66 @@
-"""Multi-process runs under torchrun: process-group set-up, sharding and gathering; no-ops in a single process."""
+"""Multi-process runs under torchrun: launching, process-group set-up, sharding and gathering.
+
+Everything here is a no-op in a single process, so the stage scripts run the same code either way.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from pathlib import Path
 from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
 
+from human_saliency.fsio import atomic_dir
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-def init_from_env() -> tuple[int, int, int]:
+def launch(nproc: int, device: torch.device) -> torch.device:
+    """Run the calling script in ``nproc`` processes (``runtime.nproc``); return the device of this process.
+
+    With ``nproc`` > 1 and no torchrun around it yet, this process is replaced by
+    ``torchrun --standalone --nproc_per_node <nproc>`` running the same command line (so the call does not
+    return here); each of those processes then joins the group and goes on. Already under torchrun (say a
+    multi-node launch by hand, ``WORLD_SIZE`` set) or with ``nproc`` 1, the script goes on in this process.
+    On CUDA each process gets GPU ``LOCAL_RANK``.
+    """
+    if nproc > 1 and "WORLD_SIZE" not in os.environ:
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+                   *sys.argv]  # fmt: skip
+        log.info("runtime.nproc=%d: %s", nproc, " ".join(command[1:]))
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(sys.executable, command)
+    _, world, local_rank = init_from_env(device)
+    if world > 1 and device.type == "cuda":
+        return torch.device("cuda", local_rank)
+    return device
+
+
+def init_from_env(device: torch.device | None = None) -> tuple[int, int, int]:
     """Join the process group that torchrun describes in the environment; return (rank, world_size, local_rank).
 
     Without torchrun (no ``WORLD_SIZE`` > 1) nothing is initialised and the result is (0, 1, 0).
-    On CUDA each process takes GPU ``LOCAL_RANK`` and the NCCL backend; on the CPU, gloo.
+    On CUDA (``device``, by default CUDA when present) each process takes GPU ``LOCAL_RANK`` and the NCCL
+    backend; on the CPU, gloo.
     """
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     if world_size <= 1:
         return 0, 1, 0
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if torch.cuda.is_available():
+    cuda = torch.cuda.is_available() if device is None else device.type == "cuda"
+    if cuda:
         # Before init: NCCL and the object collectives use the current device.
         torch.cuda.set_device(local_rank)
     if not dist.is_initialized():
-        dist.init_process_group(backend="nccl" if torch.cuda.is_available() else "gloo")
+        dist.init_process_group(backend="nccl" if cuda else "gloo")
     rank = dist.get_rank()
     log.info("process %d of %d (local rank %d, backend %s)", rank, world_size, local_rank, dist.get_backend())
     return rank, world_size, local_rank
@@ -57,6 +89,33 @@ def barrier() -> None:
     """Wait until every process gets here."""
     if _active():
         dist.barrier()
+
+
+def on_main(factory: Callable[..., AbstractContextManager[T]], *args: Any) -> AbstractContextManager[T | None]:
+    """``factory(*args)`` on the main process; on the others a context that gives None (nothing is made)."""
+    return factory(*args) if is_main() else nullcontext()
+
+
+@contextmanager
+def main_first() -> Iterator[None]:
+    """The main process runs the block first, then the others (so one process fills a download cache)."""
+    if not is_main():
+        barrier()
+    yield
+    if is_main():
+        barrier()
+
+
+@contextmanager
+def shared_output_dir(out: Path) -> Iterator[Path]:
+    """``fsio.atomic_dir(out)`` made by the main process; every process gets its temporary path.
+
+    Only the main process writes the outputs there (the others may leave scratch files for it to merge,
+    as sharded saliency does); on success, once every process is done, the folder becomes ``out``.
+    """
+    with on_main(atomic_dir, out) as tmp:
+        yield broadcast_object(tmp)
+        barrier()
 
 
 def cleanup() -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from human_saliency import distributed
 from human_saliency import metrics as M
 from human_saliency.coco import PreparedSplit
 from human_saliency.datasets import split_images
@@ -37,13 +38,16 @@ def evaluate_model(
     seed: int,
     device: torch.device,
     num_workers: int = 0,
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
     """Score the model at ``model_path`` on the test split; its maps go to ``out_dir`` (test.zip, test_random.zip).
 
     Returns numeric leaves only: AP numbers, MAE/IoU/CC against human masks and against predicted
     fixations (mean and 95 % interval), and ``randomisation_cc``: the CC between each image's map from the
     trained weights and from a random init of the same architecture (Adebayo et al. 2018): a map that
     barely changes when the weights are randomised says little about what the model learned.
+
+    Under torchrun the maps are computed in shares by every process (``out_dir`` must be the same shared
+    folder for all); rank 0 writes and scores them and returns the metrics, the others return None.
     """
     num_classes = len(test.category_names)
     refs = split_images(test)
@@ -52,12 +56,14 @@ def evaluate_model(
         torch.manual_seed(seed)
         with build_detector(detector, weights=weights, num_classes=num_classes, min_size=min_size,
                             score_threshold=score_threshold).to(device) as model, \
-             MapWriter(out_dir / f"{name}.zip") as writer:
+             distributed.on_main(MapWriter, out_dir / f"{name}.zip") as writer:
             detections, _ = compute_saliency(model, refs, writer, size=size, batch_size=batch_size,
                                              num_workers=num_workers, with_detections=name == "test")
         maps[name] = out_dir / f"{name}.zip"
-        if name == "test":
+        if name == "test" and distributed.is_main():
             accuracy = evaluate_detections(test.data, detections)
+    if not distributed.is_main():
+        return None
 
     pairs = {"mae": M.mae, "iou": functools.partial(M.iou_top, percentile=iou_percentile), "cc": M.cc}
     with MapReader(maps["test"]) as trained, MapReader(maps["test_random"]) as random:

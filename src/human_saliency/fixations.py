@@ -6,7 +6,8 @@ Every predictor returns N×H×W float32 log densities (each map's logsumexp is 0
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
@@ -125,7 +126,18 @@ def load_centerbias(path: Path) -> np.ndarray:
     return template
 
 
-def _build_deepgaze_iie(*, centerbias_path: Path | None, device: str) -> DeepGazeIIE:
+@contextmanager
+def torch_hub_dir(path: Path) -> Iterator[None]:
+    """Point torch.hub's cache (where ``load_state_dict_from_url`` and ``torch.hub.load`` save) at ``path``."""
+    previous = torch.hub.get_dir()
+    torch.hub.set_dir(path)
+    try:
+        yield
+    finally:
+        torch.hub.set_dir(previous)
+
+
+def _build_deepgaze_iie(*, centerbias_path: Path | None, device: str, cache_dir: Path | None) -> DeepGazeIIE:
     try:
         import deepgaze_pytorch
     except ImportError as exc:
@@ -137,7 +149,10 @@ def _build_deepgaze_iie(*, centerbias_path: Path | None, device: str) -> DeepGaz
         raise ValueError("deepgaze_iie needs centerbias_path (centerbias_mit1003.npy)")
     centerbias = load_centerbias(Path(centerbias_path))
     try:
-        model = deepgaze_pytorch.DeepGazeIIE(pretrained=True)
+        # Its weights and backbones download through torch.hub: keep them with the other weights.
+        hub = Path(cache_dir) / "torch_hub" if cache_dir is not None else Path(torch.hub.get_dir())
+        with torch_hub_dir(hub):
+            model = deepgaze_pytorch.DeepGazeIIE(pretrained=True)
     except OSError as exc:  # the weights download once from GitHub releases and the torch hubs
         raise PredictorUnavailable(
             f"deepgaze_iie could not fetch its pretrained weights ({exc}): it needs the internet "
@@ -192,7 +207,7 @@ class SpectralResidual:
         return log_normalize(np.stack([np.log(self.density(image) + _LOG_EPS) for image in batch]))
 
 
-def _build_spectral_residual(*, centerbias_path: Path | None, device: str) -> SpectralResidual:
+def _build_spectral_residual(*, centerbias_path: Path | None, device: str, cache_dir: Path | None) -> SpectralResidual:
     return SpectralResidual()
 
 
@@ -221,7 +236,7 @@ class CenterBias:
         return np.repeat(one, n, axis=0)
 
 
-def _build_center_bias(*, centerbias_path: Path | None, device: str) -> CenterBias:
+def _build_center_bias(*, centerbias_path: Path | None, device: str, cache_dir: Path | None) -> CenterBias:
     return CenterBias()
 
 
@@ -233,11 +248,19 @@ PREDICTORS: dict[str, Callable[..., FixationPredictor]] = {
 
 
 def build_predictor(
-    name: str, *, centerbias_path: Path | None = None, device: str = "cpu"
+    name: str,
+    *,
+    centerbias_path: Path | None = None,
+    device: str = "cpu",
+    cache_dir: Path | None = None,
 ) -> FixationPredictor:
-    """Build the fixation predictor registered under ``name``."""
+    """Build the fixation predictor registered under ``name``.
+
+    ``cache_dir``: the weights cache; DeepGaze IIE's pretrained weights download once into its ``torch_hub``
+    (None: torch.hub's own cache).
+    """
     if name not in PREDICTORS:
         raise ValueError(f"unknown fixation predictor {name!r}; known: {', '.join(PREDICTORS)}")
-    predictor = PREDICTORS[name](centerbias_path=centerbias_path, device=device)
+    predictor = PREDICTORS[name](centerbias_path=centerbias_path, device=device, cache_dir=cache_dir)
     logger.info("fixation predictor: %s on %s", predictor.label, device)
     return predictor

@@ -93,12 +93,14 @@ class PrepareParams(_Section):
 
 
 class RuntimeParams(_Section):
-    """Where and how computations run; none of these change results beyond float noise."""
+    """Where and how computations run. None changes results beyond float noise, except ``nproc`` for training:
+    each of its processes takes ``train.batch_size`` images a step (saliency results are the same bytes)."""
 
     device: Literal["auto", "cpu", "cuda"] = "auto"
     weights_cache: str = ".cache/weights"
     num_workers: int = Field(default=0, ge=0, le=64)
     amp: bool = False
+    nproc: int = Field(default=1, ge=1, le=64)
 
 
 class WeightsFile(_Section):
