@@ -1,4 +1,8 @@
-"""Stage `augment@<arm>`: one training set of the main experiment (original, erasing, inpainting, non-trivial)."""
+"""Stage `augment@<arm>`: one training set of the main experiment (original, erasing, inpainting, non-trivial).
+
+Deep Image Prior inpainting (`inpaint.method: dip`) is the one costly arm: with `runtime.nproc` > 1 it runs
+under torchrun, each process (GPU) inpainting a share of the selected images.
+"""
 
 from __future__ import annotations
 
@@ -6,11 +10,12 @@ import argparse
 import logging
 from pathlib import Path
 
+from human_saliency import distributed
 from human_saliency.augment.selection import CRITERIA
 from human_saliency.augment.sets import original_set, policy_set, selection_table, selective_set
 from human_saliency.cli import run_stage
 from human_saliency.coco import PreparedSplit
-from human_saliency.fsio import atomic_dir, write_json
+from human_saliency.fsio import write_json
 from human_saliency.mapstore import MapReader
 from human_saliency.params import load_params
 from human_saliency.runtime import resolve_device
@@ -34,8 +39,11 @@ def main() -> None:
 
     params = load_params(args.params)
     aug = params.aug
+    device = resolve_device(params.runtime.device)
+    if args.arm == "inpainting" and params.inpaint.method == "dip":
+        device = distributed.launch(params.runtime.nproc, device)
     train = PreparedSplit.load(args.prepared / "train.json")
-    with atomic_dir(args.out) as tmp:
+    with distributed.shared_output_dir(args.out) as tmp:
         if args.arm == "original":
             counts = original_set(train, tmp)
         elif args.arm == "nontrivial":
@@ -45,14 +53,14 @@ def main() -> None:
                 selection = selection_table(train, base, fix, criterion=aug.criterion, threshold=aug.threshold)
                 inpainting = None
                 if args.arm == "inpainting":
-                    device = str(resolve_device(params.runtime.device))
-                    inpainting = params.inpaint.options(seed=aug.seed, device=device)
+                    inpainting = params.inpaint.options(seed=aug.seed, device=str(device))
                 counts = selective_set(train, tmp, selection=selection, base_maps=base,
                                        fraction=aug.erase_fraction, fill=aug.fill, inpainting=inpainting)
-            if counts["changed"] == 0:
+            if counts["changed"] == 0 and distributed.is_main():
                 log.warning("%s: the rule %r selected no image; the set equals the original (0 changed)",
                             args.arm, CRITERIA[aug.criterion].rule.replace("threshold", str(aug.threshold)))
-    write_json(args.summary, {**counts, "fraction_changed": counts["changed"] / max(counts["images"], 1)})
+    if distributed.is_main():
+        write_json(args.summary, {**counts, "fraction_changed": counts["changed"] / max(counts["images"], 1)})
 
 
 if __name__ == "__main__":

@@ -20,7 +20,8 @@ import pandas as pd
 from PIL import Image
 from tqdm import tqdm
 
-from human_saliency.augment.dip import dip_inpaint_batch
+from human_saliency import distributed
+from human_saliency.augment.dip import dip_inpaint_batch, image_seeds
 from human_saliency.augment.erasing import erase
 from human_saliency.augment.inpainting import inpaint
 from human_saliency.augment.policy import apply_policy, build_policy
@@ -64,24 +65,41 @@ def selective_set(
     fill: int,
     inpainting: Mapping[str, Any] | None = None,
 ) -> dict[str, int]:
-    """Erase (and, with ``inpainting``, fill back) the top ``fraction`` salient pixels of the selected images."""
-    chosen = [img for img in split.images if selection.loc[img["voc_id"], "selected"]]
+    """Erase (and, with ``inpainting``, fill back) the top ``fraction`` salient pixels of the selected images.
+
+    Each changed image is written as it is made. Under torchrun each process takes a strided share of the
+    selected images and writes them into ``out_dir`` (the same folder for all); rank 0 writes the JSON.
+    """
+    chosen = sorted(img["voc_id"] for img in split.images if selection.loc[img["voc_id"], "selected"])
+    positions = distributed.shard(range(len(chosen)), distributed.rank(), distributed.world_size())
+    images = {img["voc_id"]: img for img in split.images}
     erased, masks = {}, {}
-    for img in tqdm(chosen, desc="erase", unit="img"):
-        erased[img["voc_id"]], masks[img["voc_id"]] = erase(
-            np.asarray(load_rgb(split.image_path(img))), base_maps[img["voc_id"]], fraction=fraction, fill=fill
+    for key in tqdm([chosen[i] for i in positions], desc="erase", unit="img", disable=not distributed.is_main()):
+        erased[key], masks[key] = erase(
+            np.asarray(load_rgb(split.image_path(images[key]))), base_maps[key], fraction=fraction, fill=fill
         )
-    edited = erased if inpainting is None else _inpaint_all(erased, masks, dict(inpainting))
-    _write_split(split, out_dir, {key: (image, None) for key, image in edited.items()})
-    selection.to_csv(out_dir / "selection.csv", float_format="%.6g")
-    return {"images": len(split.images), "changed": len(edited)}
+    edited = erased if inpainting is None else _inpaint(erased, masks, positions, dict(inpainting))
+    (out_dir / "images").mkdir(parents=True, exist_ok=True)
+    for key, image in edited.items():
+        Image.fromarray(image).save(out_dir / _changed_name(key))
+    distributed.barrier()  # every process's images are written
+    if distributed.is_main():
+        _write_split(split, out_dir, {key: (None, None) for key in chosen})
+        selection.to_csv(out_dir / "selection.csv", float_format="%.6g")
+    return {"images": len(split.images), "changed": len(chosen)}
 
 
-def _inpaint_all(images: dict[str, np.ndarray], masks: dict[str, np.ndarray], options: dict) -> dict[str, np.ndarray]:
+def _inpaint(
+    images: dict[str, np.ndarray], masks: dict[str, np.ndarray], positions: Sequence[int], options: dict
+) -> dict[str, np.ndarray]:
+    """Fill the masked pixels of ``images`` (in order; ``positions``: their places among all selected images)."""
     method = options.pop("method")
-    keys = sorted(images)
+    keys = list(images)
     if method == "dip":  # DIP optimises several images at once (batched by size)
-        filled = dip_inpaint_batch([images[k] for k in keys], [masks[k] for k in keys], **options)
+        # Per-image seeds follow from the image's place among all selected ones, whichever process takes it.
+        seeds = image_seeds(options.pop("seed"), max(positions, default=-1) + 1)
+        filled = dip_inpaint_batch([images[k] for k in keys], [masks[k] for k in keys],
+                                   seed=[seeds[i] for i in positions], **options)  # fmt: skip
         return dict(zip(keys, filled, strict=True))
     return {k: inpaint(images[k], masks[k], method=method, **options) for k in tqdm(keys, desc=method, unit="img")}
 
@@ -109,10 +127,13 @@ def policy_set(
     return {"images": len(split.images), "changed": len(edits)}
 
 
-def _write_split(split: PreparedSplit, out_dir: Path, edits: Mapping[str, tuple[np.ndarray, list | None]]) -> None:
+def _write_split(
+    split: PreparedSplit, out_dir: Path, edits: Mapping[str, tuple[np.ndarray | None, list | None]]
+) -> None:
     """Write ``train.json`` (and changed images) into ``out_dir``.
 
-    ``edits`` maps a VOC id to (new image, new annotations or None to keep the old ones).
+    ``edits`` maps a VOC id to (new image, or None when it is already written at the same size; new
+    annotations, or None to keep the old ones).
     """
     data = copy.deepcopy(split.data)
     data["info"] = {**data["info"], "image_root": "."}
@@ -125,11 +146,17 @@ def _write_split(split: PreparedSplit, out_dir: Path, edits: Mapping[str, tuple[
             img["file_name"] = os.path.relpath(split.image_path(img), out_dir)
             continue
         image, new_annotations = edits[img["voc_id"]]
-        img["file_name"] = f"images/{img['voc_id']}.png"
-        img["height"], img["width"] = image.shape[:2]
-        Image.fromarray(image).save(out_dir / img["file_name"])
+        img["file_name"] = _changed_name(img["voc_id"])
+        if image is not None:
+            img["height"], img["width"] = image.shape[:2]
+            Image.fromarray(image).save(out_dir / img["file_name"])
         annotations.extend(new_annotations or [])
     for new_id, annotation in enumerate(sorted(annotations, key=lambda a: (a["image_id"], a["id"])), start=1):
         annotation["id"] = new_id
     data["annotations"] = sorted(annotations, key=lambda a: a["id"])
     write_json(out_dir / "train.json", data)
+
+
+def _changed_name(voc_id: str) -> str:
+    """Where a changed image is written, relative to the set's folder (PNG: lossless)."""
+    return f"images/{voc_id}.png"
