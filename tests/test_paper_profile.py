@@ -5,7 +5,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
-from test_pipeline import PROJECT_FILES, ROOT, ran_stages, run
+from test_pipeline import PROJECT_FILES, ROOT, run
 
 pytestmark = pytest.mark.slow
 
@@ -32,9 +32,15 @@ def test_paper_dag_has_every_stage_for_all_seven_detectors(paper_project):
     assert run(paper_project, "dvc", "dag").returncode == 0
 
 
-def test_paper_dry_run_starts_with_the_real_download(paper_project):
-    # `dvc repro --dry` of the whole DAG trips on missing upstream outputs (treeverse/dvc#9818), so the dry
-    # run covers the first stage; the DAG test above covers the rest.
-    out = run(paper_project, "dvc", "repro", "--dry", "download").stdout
-    assert ran_stages(out) == ["download"]
+def test_paper_dry_run_resolves_every_stage_in_order(paper_project):
+    # Without --force a dry run stops at the first stage whose upstream output is missing
+    # (treeverse/dvc#9818); --force plans every stage without needing any data.
+    out = run(paper_project, "dvc", "repro", "--dry", "--force").stdout
+    ran = [line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")]
+    assert ran[0] == "download" and ran[-1] == "tables" and len(ran) == len(set(ran)) == 31
+    order = [("prepare", "fixations"), ("saliency@detr_r50", "score@detr_r50"), ("train@original", "base_saliency"),
+             ("base_saliency", "augment@inpainting"), ("augment@inpainting", "train@inpainting"),
+             ("train@inpainting", "evaluate@inpainting")]
+    for upstream, downstream in order:
+        assert ran.index(upstream) < ran.index(downstream), (upstream, downstream)
     assert "python stages/download.py --out data/raw" in out
