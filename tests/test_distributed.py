@@ -24,7 +24,7 @@ from human_saliency.coco import PreparedSplit
 from human_saliency.datasets import split_images
 from human_saliency.detection_data import DetectionDataset
 from human_saliency.detectors import build_detector
-from human_saliency.errors import DataError
+from human_saliency.errors import DataError, ParamsError
 from human_saliency.fsio import read_json, write_json
 from human_saliency.mapstore import MapWriter, merge_archives
 from human_saliency.saliency import compute_saliency
@@ -162,6 +162,18 @@ def test_helpers_are_no_ops_in_a_single_process(monkeypatch):
     assert distributed.broadcast_object("x") == "x"
     distributed.barrier()
     distributed.cleanup()
+
+
+def test_launch_with_more_processes_than_gpus_names_the_param(monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(ParamsError, match=r"runtime.nproc: 2 processes need a GPU each, but 1 are visible"):
+        distributed.launch(2, torch.device("cuda"))
+
+
+def test_launch_of_one_process_goes_on_here(monkeypatch):
+    monkeypatch.delenv("WORLD_SIZE", raising=False)
+    assert distributed.launch(1, torch.device("cpu")) == torch.device("cpu")
 
 
 def test_merge_archives_names_a_missing_map(tmp_path):

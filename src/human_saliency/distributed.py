@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 import torch
 import torch.distributed as dist
 
+from human_saliency.errors import ParamsError
 from human_saliency.fsio import atomic_dir
 
 log = logging.getLogger(__name__)
@@ -29,9 +30,12 @@ def launch(nproc: int, device: torch.device) -> torch.device:
     ``torchrun --standalone --nproc_per_node <nproc>`` running the same command line (so the call does not
     return here); each of those processes then joins the group and goes on. Already under torchrun (say a
     multi-node launch by hand, ``WORLD_SIZE`` set) or with ``nproc`` 1, the script goes on in this process.
-    On CUDA each process gets GPU ``LOCAL_RANK``.
+    On CUDA each process gets GPU ``LOCAL_RANK``, so ``nproc`` may not exceed the GPUs.
     """
     if nproc > 1 and "WORLD_SIZE" not in os.environ:
+        if device.type == "cuda" and torch.cuda.device_count() < nproc:
+            raise ParamsError(f"runtime.nproc: {nproc} processes need a GPU each, but {torch.cuda.device_count()} "
+                              f"are visible; lower runtime.nproc")
         command = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
                    *sys.argv]  # fmt: skip
         log.info("runtime.nproc=%d: %s", nproc, " ".join(command[1:]))
