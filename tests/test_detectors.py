@@ -11,7 +11,6 @@ from urllib.parse import urlsplit
 import numpy as np
 import pytest
 import torch
-from threadpoolctl import threadpool_limits
 
 from human_saliency.cam import eigencam
 from human_saliency.detectors import DETECTORS, build_detector, detr, labels
@@ -29,14 +28,7 @@ VOC = [
 ]  # fmt: skip
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """On a CPU shared with other jobs, torch's and BLAS's thread pools stall ~30 ms per op; one thread does not."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module", params=list(DETECTORS))

@@ -7,13 +7,7 @@ import torch
 from human_saliency.augment.dip import GroupedResNet, dip_inpaint_batch, fit, image_seeds
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # Tiny tensors: a second OpenMP thread gains nothing and stalls badly on a busy shared machine.
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture

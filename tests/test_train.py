@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image, ImageDraw
-from threadpoolctl import threadpool_limits
 from torchvision.ops import FrozenBatchNorm2d
 
 from human_saliency import train
@@ -29,14 +28,7 @@ FIT = dict(
 )  # fmt: skip
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """On a CPU shared with other jobs, torch's thread pool stalls; one thread is faster and bit-reproducible."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    with threadpool_limits(1):
-        yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
