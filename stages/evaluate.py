@@ -34,7 +34,9 @@ def main() -> None:
     study, runtime = params.study, params.runtime
     device = distributed.launch(runtime.nproc, resolve_device(runtime.device))
     test = PreparedSplit.load(args.prepared / "test.json")
-    masks = {img["voc_id"]: resize_map(read_mask(test.mask_path(img)), study.size) for img in test.images}
+    # Only rank 0 scores: the other processes need no masks.
+    masks = {img["voc_id"]: resize_map(read_mask(test.mask_path(img)), study.size)
+             for img in test.images} if distributed.is_main() else {}  # fmt: skip
     with distributed.shared_output_dir(args.out) as tmp, MapReader(args.fixations / "test.zip") as fixations:
         result = evaluate_model(
             params.train.detector, args.model, test, masks=masks, fixations=fixations, out_dir=tmp,
