@@ -35,7 +35,7 @@ def run_mode(args: argparse.Namespace, batch_size: int) -> dict[str, float]:
     os.environ["TQDM_DISABLE"] = "1"  # before tqdm is imported: keep the benchmark's output readable
     import torch
 
-    from human_saliency.augment.dip import dip_inpaint_batch
+    from human_saliency.experiment.dip import dip_inpaint_batch
 
     torch.set_num_threads(args.threads)
     rss_import = _peak_rss_mib()

@@ -2,7 +2,7 @@
 
 The reference loop does what the study's notebooks did, per image (batch 1): load the MIT1003 centre bias
 again and zoom it, run the detector to predict, then run grad-cam's EigenCAM — a second forward pass and
-grad-cam's full-SVD projection. The pipeline's path (``human_saliency.saliency.compute_saliency``) runs one
+grad-cam's full-SVD projection. The pipeline's path (``human_saliency.maps.saliency.compute_saliency``) runs one
 forward pass per batch that yields detections and activations, a thin SVD, and loads the centre bias once.
 Each variant runs in its own process so its peak memory (max RSS) is its own.
 
@@ -43,7 +43,7 @@ def reference(folder: Path, size: int) -> tuple[int, float]:
     from pytorch_grad_cam.utils.model_targets import FasterRCNNBoxScoreTarget
     from scipy.ndimage import zoom
 
-    from human_saliency.detectors import build_detector
+    from human_saliency.maps.detectors import build_detector
 
     torch.manual_seed(0)
     model = build_detector(MODEL, weights="random", num_classes=20, min_size=size).model
@@ -66,15 +66,17 @@ def pipeline(folder: Path, size: int, batch_size: int) -> tuple[int, float]:
     """This project's path: batched, one forward pass, thin SVD, centre bias loaded once."""
     from scipy.ndimage import zoom
 
-    from human_saliency.datasets import ImageRef
-    from human_saliency.detectors import build_detector
-    from human_saliency.mapstore import MapWriter
-    from human_saliency.saliency import compute_saliency
+    from human_saliency.io.mapstore import MapWriter
+    from human_saliency.maps.detectors import build_detector
+    from human_saliency.maps.saliency import compute_saliency
+    from human_saliency.prepared.loaders import ImageRef
 
     torch.manual_seed(0)
     refs = [ImageRef(f"2000_{p.stem}", p, size, size) for p in sorted(folder.glob("*.jpg"))]
-    with build_detector(MODEL, weights="random", num_classes=20, min_size=size) as detector, \
-         MapWriter(folder / "maps.zip") as writer:
+    with (
+        build_detector(MODEL, weights="random", num_classes=20, min_size=size) as detector,
+        MapWriter(folder / "maps.zip") as writer,
+    ):
         start = time.perf_counter()
         zoom(np.load(folder / "centerbias.npy"), (size / 1024, size / 1024), order=0, mode="nearest")
         compute_saliency(detector, refs, writer, size=size, batch_size=batch_size)
@@ -85,8 +87,9 @@ def child(args: argparse.Namespace) -> None:
     torch.set_num_threads(args.threads)
     folder = Path(args.folder)
     # Model building and imports are the same in both and are not timed: the loop over images is.
-    n, seconds = reference(folder, args.size) if args.variant == "reference" else pipeline(
-        folder, args.size, args.batch_size)
+    n, seconds = (
+        reference(folder, args.size) if args.variant == "reference" else pipeline(folder, args.size, args.batch_size)
+    )
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps({"images": n, "seconds": seconds, "peak_rss_mb": peak_mb}))
 
@@ -111,17 +114,34 @@ def main() -> None:
         results = {}
         for variant in ("reference", "pipeline"):
             out = subprocess.run(
-                [sys.executable, __file__, "--variant", variant, "--folder", folder, "--size", str(args.size),
-                 "--batch-size", str(args.batch_size), "--threads", str(args.threads)],
-                check=True, capture_output=True, text=True,
+                [
+                    sys.executable,
+                    __file__,
+                    "--variant",
+                    variant,
+                    "--folder",
+                    folder,
+                    "--size",
+                    str(args.size),
+                    "--batch-size",
+                    str(args.batch_size),
+                    "--threads",
+                    str(args.threads),
+                ],
+                check=True,
+                capture_output=True,
+                text=True,
             )
             results[variant] = json.loads(out.stdout.strip().splitlines()[-1])
     print(f"{MODEL}, {args.n_images} images at {args.size}×{args.size}, {args.threads} torch threads, CPU")
     for variant, r in results.items():
-        print(f"  {variant:9s}: {r['images'] / r['seconds']:6.2f} images/s   ({r['seconds']:.1f} s)   "
-              f"peak RSS {r['peak_rss_mb']:.0f} MB")
+        print(
+            f"  {variant:9s}: {r['images'] / r['seconds']:6.2f} images/s   ({r['seconds']:.1f} s)   "
+            f"peak RSS {r['peak_rss_mb']:.0f} MB"
+        )
     ratio = (results["pipeline"]["images"] / results["pipeline"]["seconds"]) / (
-        results["reference"]["images"] / results["reference"]["seconds"])
+        results["reference"]["images"] / results["reference"]["seconds"]
+    )
     print(f"  speed-up: {ratio:.2f}× (target ≥ 2×)")
 
 

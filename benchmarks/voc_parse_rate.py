@@ -13,7 +13,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable
 from pathlib import Path
 
-from human_saliency.voc import VOC_CLASSES, parse_annotation
+from human_saliency.sources.voc import VOC_CLASSES, parse_annotation
 
 REAL_VOC_XML_FILES = 17_125  # VOC2012 trainval Annotations/
 

@@ -10,15 +10,15 @@ import argparse
 import logging
 from pathlib import Path
 
-from human_saliency import distributed
-from human_saliency.augment.selection import CRITERIA
-from human_saliency.augment.sets import original_set, policy_set, selection_table, selective_set
 from human_saliency.cli import run_stage
-from human_saliency.coco import PreparedSplit
-from human_saliency.fsio import write_json
-from human_saliency.mapstore import MapReader
+from human_saliency.experiment.augment import original_set, policy_set, selection_table, selective_set
+from human_saliency.experiment.selection import CRITERIA
+from human_saliency.io.files import write_json
+from human_saliency.io.mapstore import MapReader
 from human_saliency.params import load_params
-from human_saliency.runtime import resolve_device
+from human_saliency.prepared.splits import PreparedSplit
+from human_saliency.runtime import distributed
+from human_saliency.runtime.device import resolve_device
 
 ARMS = ("original", "erasing", "inpainting", "nontrivial")
 log = logging.getLogger("augment")
@@ -54,11 +54,21 @@ def main() -> None:
                 inpainting = None
                 if args.arm == "inpainting":
                     inpainting = params.inpaint.options(seed=aug.seed, device=str(device))
-                counts = selective_set(train, tmp, selection=selection, base_maps=base,
-                                       fraction=aug.erase_fraction, fill=aug.fill, inpainting=inpainting)
+                counts = selective_set(
+                    train,
+                    tmp,
+                    selection=selection,
+                    base_maps=base,
+                    fraction=aug.erase_fraction,
+                    fill=aug.fill,
+                    inpainting=inpainting,
+                )
             if counts["changed"] == 0 and distributed.is_main():
-                log.warning("%s: the rule %r selected no image; the set equals the original (0 changed)",
-                            args.arm, CRITERIA[aug.criterion].rule.replace("threshold", str(aug.threshold)))
+                log.warning(
+                    "%s: the rule %r selected no image; the set equals the original (0 changed)",
+                    args.arm,
+                    CRITERIA[aug.criterion].rule.replace("threshold", str(aug.threshold)),
+                )
     if distributed.is_main():
         write_json(args.summary, {**counts, "fraction_changed": counts["changed"] / max(counts["images"], 1)})
 

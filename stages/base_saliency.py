@@ -10,23 +10,25 @@ from pathlib import Path
 
 import torch
 
-from human_saliency import distributed
 from human_saliency.cli import run_stage
-from human_saliency.coco import PreparedSplit
-from human_saliency.datasets import split_images
-from human_saliency.detectors import build_detector
-from human_saliency.fsio import write_json
-from human_saliency.mapstore import MapWriter
+from human_saliency.io.files import write_json
+from human_saliency.io.mapstore import MapWriter
+from human_saliency.maps.detectors import build_detector
+from human_saliency.maps.saliency import compute_saliency
 from human_saliency.params import load_params
-from human_saliency.runtime import resolve_device
-from human_saliency.saliency import compute_saliency
+from human_saliency.prepared.loaders import split_images
+from human_saliency.prepared.splits import PreparedSplit
+from human_saliency.runtime import distributed
+from human_saliency.runtime.device import resolve_device
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--prepared", type=Path, required=True, help="prepared data folder")
-    parser.add_argument("--model", type=Path, required=True, help="train@original's model (used when aug.base is original)")
+    parser.add_argument(
+        "--model", type=Path, required=True, help="train@original's model (used when aug.base is original)"
+    )
     parser.add_argument("--out", type=Path, required=True, help="base maps folder (a DVC output)")
     args = parser.parse_args()
 
@@ -44,11 +46,20 @@ def main() -> None:
             min_size=study.detector_min_size,
             score_threshold=study.score_threshold,
         ).to(device)
-    with distributed.shared_output_dir(args.out) as tmp, detector, \
-         distributed.on_main(MapWriter, tmp / "train.zip") as writer:
-        _, counts = compute_saliency(detector, split_images(train), writer, size=study.size,
-                                     batch_size=study.batch_size, num_workers=runtime.num_workers,
-                                     with_detections=False)
+    with (
+        distributed.shared_output_dir(args.out) as tmp,
+        detector,
+        distributed.on_main(MapWriter, tmp / "train.zip") as writer,
+    ):
+        _, counts = compute_saliency(
+            detector,
+            split_images(train),
+            writer,
+            size=study.size,
+            batch_size=study.batch_size,
+            num_workers=runtime.num_workers,
+            with_detections=False,
+        )
         if distributed.is_main():
             write_json(tmp / "info.json", {"detector": detector.name, "weights": detector.weights_label, **counts})
 

@@ -6,11 +6,11 @@ import argparse
 import logging
 from pathlib import Path
 
-from human_saliency import synthetic
 from human_saliency.cli import run_stage
-from human_saliency.fsio import atomic_dir, write_json
+from human_saliency.io.files import atomic_dir, write_json
 from human_saliency.params import load_params
-from human_saliency.sources import fetch_sources
+from human_saliency.sources import embedded
+from human_saliency.sources.remote import fetch_sources
 
 log = logging.getLogger("download")
 
@@ -24,8 +24,8 @@ def main() -> None:
     data = load_params(args.params).data
     with atomic_dir(args.out) as tmp:
         if data.source == "embedded":
-            counts = synthetic.generate(tmp, data.embedded)
-            write_json(tmp / "SOURCES.json", {"embedded": {"generator": "human_saliency.synthetic", **counts}})
+            counts = embedded.generate(tmp, data.embedded)
+            write_json(tmp / "SOURCES.json", {"embedded": {"generator": "human_saliency.sources.embedded", **counts}})
             log.info("generated the embedded dataset: %s", counts)
         else:
             fetch_sources(data.remote, tmp)

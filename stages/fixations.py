@@ -7,16 +7,16 @@ import logging
 from pathlib import Path
 
 from human_saliency.cli import run_stage
-from human_saliency.coco import PreparedSplit
-from human_saliency.datasets import split_images, stimuli_images
-from human_saliency.fixation_maps import predict_maps
-from human_saliency.fixations import build_predictor
-from human_saliency.fsio import atomic_dir, write_json
-from human_saliency.mapstore import MapWriter
-from human_saliency.mit1003 import PreparedStimuli
+from human_saliency.io.files import atomic_dir, write_json
+from human_saliency.io.mapstore import MapWriter
+from human_saliency.io.weights import fetch_weights
+from human_saliency.maps.fixations import predict_maps
+from human_saliency.maps.predictors import build_predictor
 from human_saliency.params import load_params
-from human_saliency.runtime import resolve_device
-from human_saliency.weights import fetch_weights
+from human_saliency.prepared.loaders import split_images, stimuli_images
+from human_saliency.prepared.splits import PreparedSplit
+from human_saliency.prepared.stimuli import PreparedStimuli
+from human_saliency.runtime.device import resolve_device
 
 log = logging.getLogger("fixations")
 
@@ -34,8 +34,12 @@ def main() -> None:
     if fix.predictor == "deepgaze_iie":
         cb = fix.centerbias
         centerbias = fetch_weights(cb.url, cb.filename, runtime.weights_cache, sha256=cb.sha256)
-    predictor = build_predictor(fix.predictor, centerbias_path=centerbias, device=resolve_device(runtime.device),
-                                cache_dir=Path(runtime.weights_cache))
+    predictor = build_predictor(
+        fix.predictor,
+        centerbias_path=centerbias,
+        device=resolve_device(runtime.device),
+        cache_dir=Path(runtime.weights_cache),
+    )
 
     sets = {
         "train": split_images(PreparedSplit.load(args.prepared / "train.json")),
@@ -47,11 +51,17 @@ def main() -> None:
         for name, refs in sets.items():
             with MapWriter(tmp / f"{name}.zip") as writer:
                 counts[name] = predict_maps(
-                    predictor, refs, writer, size=study.size, batch_size=fix.batch_size,
+                    predictor,
+                    refs,
+                    writer,
+                    size=study.size,
+                    batch_size=fix.batch_size,
                     num_workers=runtime.num_workers,
                 )
-        write_json(tmp / "info.json", {"predictor": fix.predictor, "label": predictor.label, "size": study.size,
-                                       "images": counts})
+        write_json(
+            tmp / "info.json",
+            {"predictor": fix.predictor, "label": predictor.label, "size": study.size, "images": counts},
+        )
     log.info("predicted fixations with %s: %s", predictor.label, counts)
 
 

@@ -6,10 +6,10 @@ import argparse
 from pathlib import Path
 
 from human_saliency.cli import run_stage
-from human_saliency.fsio import atomic_dir, write_json
+from human_saliency.io.files import atomic_dir, write_json
 from human_saliency.params import load_params
-from human_saliency.prepare import prepare_dataset
-from human_saliency.voc import VOC_CLASSES
+from human_saliency.sources.prepare import prepare_dataset
+from human_saliency.sources.voc import VOC_CLASSES
 
 
 def main() -> None:

@@ -12,17 +12,17 @@ from pathlib import Path
 
 import torch
 
-from human_saliency import distributed
 from human_saliency.cli import run_stage
-from human_saliency.coco import PreparedSplit
-from human_saliency.datasets import split_images, stimuli_images
-from human_saliency.detectors import build_detector
-from human_saliency.fsio import write_json
-from human_saliency.mapstore import MapWriter
-from human_saliency.mit1003 import PreparedStimuli
+from human_saliency.io.files import write_json
+from human_saliency.io.mapstore import MapWriter
+from human_saliency.maps.detectors import build_detector
+from human_saliency.maps.saliency import compute_saliency
 from human_saliency.params import load_params
-from human_saliency.runtime import resolve_device
-from human_saliency.saliency import compute_saliency
+from human_saliency.prepared.loaders import split_images, stimuli_images
+from human_saliency.prepared.splits import PreparedSplit
+from human_saliency.prepared.stimuli import PreparedStimuli
+from human_saliency.runtime import distributed
+from human_saliency.runtime.device import resolve_device
 
 
 def main() -> None:
@@ -51,24 +51,47 @@ def main() -> None:
         ).to(device)
     sets = {"test": split_images(test), "mit1003": stimuli_images(PreparedStimuli.load(args.prepared / "mit1003.json"))}
     with distributed.shared_output_dir(args.out) as tmp, detector:
-        info = {"detector": detector.name, "label": detector.label, "weights": detector.weights_label,
-                "size": study.size, "counts": {}}
+        info = {
+            "detector": detector.name,
+            "label": detector.label,
+            "weights": detector.weights_label,
+            "size": study.size,
+            "counts": {},
+        }
         for name, refs in sets.items():
             with distributed.on_main(MapWriter, tmp / f"{name}.zip") as writer:
                 detections, info["counts"][name] = compute_saliency(
-                    detector, refs, writer, size=study.size, batch_size=study.batch_size,
-                    num_workers=runtime.num_workers, with_detections=name == "test",
+                    detector,
+                    refs,
+                    writer,
+                    size=study.size,
+                    batch_size=study.batch_size,
+                    num_workers=runtime.num_workers,
+                    with_detections=name == "test",
                 )
             if name == "test" and distributed.is_main():
                 write_json(tmp / "detections.json", detections)
         if study.weights != "random":
             # The model-randomisation check (Adebayo et al. 2018): the same architecture at random init.
             torch.manual_seed(study.seed + zlib.crc32(args.detector.encode()))
-            with build_detector(args.detector, weights="random", num_classes=len(test.category_names),
-                                min_size=study.detector_min_size).to(device) as random_init, \
-                 distributed.on_main(MapWriter, tmp / "test_random.zip") as writer:
-                compute_saliency(random_init, sets["test"], writer, size=study.size, batch_size=study.batch_size,
-                                 num_workers=runtime.num_workers, with_detections=False)
+            with (
+                build_detector(
+                    args.detector,
+                    weights="random",
+                    num_classes=len(test.category_names),
+                    min_size=study.detector_min_size,
+                ).to(device) as random_init,
+                distributed.on_main(MapWriter, tmp / "test_random.zip") as writer,
+            ):
+                compute_saliency(
+                    random_init,
+                    sets["test"],
+                    writer,
+                    size=study.size,
+                    batch_size=study.batch_size,
+                    num_workers=runtime.num_workers,
+                    with_detections=False,
+                )
         if distributed.is_main():
             write_json(tmp / "info.json", info)
 

@@ -5,17 +5,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from human_saliency import metrics as M
 from human_saliency.cli import run_stage
-from human_saliency.coco import PreparedSplit
-from human_saliency.detection_eval import evaluate_detections
-from human_saliency.fsio import atomic_dir, read_json, write_json
-from human_saliency.mapstore import MapReader
-from human_saliency.masks import read_mask
-from human_saliency.mit1003 import PreparedStimuli
-from human_saliency.overlays import write_overlays
+from human_saliency.io.files import atomic_dir, read_json, write_json
+from human_saliency.io.mapstore import MapReader
 from human_saliency.params import load_params
-from human_saliency.scoring import resize_map, score_detector, score_maps, summarize_scores
+from human_saliency.prepared.masks import working_size_masks
+from human_saliency.prepared.splits import PreparedSplit
+from human_saliency.prepared.stimuli import PreparedStimuli
+from human_saliency.scoring import metrics as M
+from human_saliency.scoring.detection_ap import evaluate_detections
+from human_saliency.scoring.figures import write_overlays
+from human_saliency.scoring.score import score_detector, score_maps, summarize_scores
 
 
 def main() -> None:
@@ -32,26 +32,43 @@ def main() -> None:
 
     study = load_params(args.params).study
     test = PreparedSplit.load(args.prepared / "test.json")
-    masks = {img["voc_id"]: resize_map(read_mask(test.mask_path(img)), study.size) for img in test.images}
-    with MapReader(args.saliency / "test.zip") as voc_maps, \
-         MapReader(args.saliency / "mit1003.zip") as mit_maps, \
-         MapReader(args.fixations / "test.zip") as voc_fixations, \
-         MapReader(args.fixations / "mit1003.zip") as mit_fixations:
+    masks = working_size_masks(test, study.size)
+    with (
+        MapReader(args.saliency / "test.zip") as voc_maps,
+        MapReader(args.saliency / "mit1003.zip") as mit_maps,
+        MapReader(args.fixations / "test.zip") as voc_fixations,
+        MapReader(args.fixations / "mit1003.zip") as mit_fixations,
+    ):
         frames = score_detector(
-            voc_maps=voc_maps, mit_maps=mit_maps, voc_fixations=voc_fixations, mit_fixations=mit_fixations,
-            masks=masks, stimuli=PreparedStimuli.load(args.prepared / "mit1003.json"), size=study.size,
-            iou_percentile=study.iou_percentile, mask_threshold=study.mask_threshold,
+            voc_maps=voc_maps,
+            mit_maps=mit_maps,
+            voc_fixations=voc_fixations,
+            mit_fixations=mit_fixations,
+            masks=masks,
+            stimuli=PreparedStimuli.load(args.prepared / "mit1003.json"),
+            size=study.size,
+            iou_percentile=study.iou_percentile,
+            mask_threshold=study.mask_threshold,
         )
         with atomic_dir(args.overlays) as tmp:
-            write_overlays(tmp, test, test.images[: study.overlays], size=study.size, panels={
-                args.detector: voc_maps, "human mask": masks, "predicted fixations": voc_fixations,
-            })
+            write_overlays(
+                tmp,
+                test,
+                test.images[: study.overlays],
+                size=study.size,
+                panels={
+                    args.detector: voc_maps,
+                    "human mask": masks,
+                    "predicted fixations": voc_fixations,
+                },
+            )
 
     randomisation = args.saliency / "test_random.zip"
     if randomisation.exists():  # trained weights: how much the map changes when they are randomised
         with MapReader(args.saliency / "test.zip") as trained, MapReader(randomisation) as random_init:
             frames[("voc", "randomisation")] = score_maps(
-                trained, ((key, random_init[key]) for key in masks), {"cc": M.cc}, desc="vs random init")
+                trained, ((key, random_init[key]) for key in masks), {"cc": M.cc}, desc="vs random init"
+            )
     with atomic_dir(args.scores) as tmp:
         for (dataset, reference), frame in frames.items():
             frame.to_csv(tmp / f"{dataset}_{reference}.csv", float_format="%.6g")

@@ -6,9 +6,9 @@ import argparse
 from pathlib import Path
 
 from human_saliency.cli import run_stage
-from human_saliency.fsio import read_json, write_text
+from human_saliency.io.files import read_json, write_text
 from human_saliency.params import load_params
-from human_saliency.report import STUDY_TABLES, load_rows, render_experiment_table, render_table
+from human_saliency.scoring.tables import STUDY_TABLES, load_rows, render_experiment_table, render_table
 
 VARIANTS = ("original", "erasing", "inpainting", "nontrivial")
 
@@ -30,8 +30,10 @@ def main() -> None:
     labels = {name: f"{info['label']} ({info['weights']})" for name, info in infos.items()}
     predictor = read_json(args.fixations / "info.json")["label"]
     profile = "embedded (generated offline)" if params.data.source == "embedded" else "paper (PASCAL VOC 2012, MIT1003)"
-    caption = (f"Profile: {profile}. Weights: {params.study.weights}. Fixation predictor: {predictor}. "
-               f"Working size {params.study.size}×{params.study.size}. Cells: mean [95 % bootstrap interval].")
+    caption = (
+        f"Profile: {profile}. Weights: {params.study.weights}. Fixation predictor: {predictor}. "
+        f"Working size {params.study.size}×{params.study.size}. Cells: mean [95 % bootstrap interval]."
+    )
 
     sections = ["# Results", "", caption, ""]
     for spec in STUDY_TABLES:
@@ -40,14 +42,25 @@ def main() -> None:
     train = params.train
     results = {v: read_json(args.experiment / f"{v}.json") for v in VARIANTS}
     changed = {v: read_json(args.augment / f"{v}.json")["changed"] for v in VARIANTS if v != "original"}
-    setup = (f"{train.detector} ({'COCO-pretrained, fine-tuned' if train.init == 'coco' else 'trained from scratch'}), "
-             f"{train.epochs} epochs, SGD lr {train.lr}, batch {train.batch_size}, seed {train.seed}; selection: "
-             f"{params.aug.criterion} with threshold {params.aug.threshold}, erase {params.aug.erase_fraction:.1%}, "
-             f"inpainting: {params.inpaint.method}; base maps: {params.aug.base}. Δ: change against Original.")
-    for reference, what in (("human_masks", "human attention masks"), ("fixations", f"predicted fixations ({predictor})")):
-        sections.append(render_experiment_table(
-            f"Main experiment: augmentation vs mAP and saliency alignment with {what}", results, changed,
-            reference=reference, caption=setup))
+    setup = (
+        f"{train.detector} ({'COCO-pretrained, fine-tuned' if train.init == 'coco' else 'trained from scratch'}), "
+        f"{train.epochs} epochs, SGD lr {train.lr}, batch {train.batch_size}, seed {train.seed}; selection: "
+        f"{params.aug.criterion} with threshold {params.aug.threshold}, erase {params.aug.erase_fraction:.1%}, "
+        f"inpainting: {params.inpaint.method}; base maps: {params.aug.base}. Δ: change against Original."
+    )
+    for reference, what in (
+        ("human_masks", "human attention masks"),
+        ("fixations", f"predicted fixations ({predictor})"),
+    ):
+        sections.append(
+            render_experiment_table(
+                f"Main experiment: augmentation vs mAP and saliency alignment with {what}",
+                results,
+                changed,
+                reference=reference,
+                caption=setup,
+            )
+        )
     write_text(args.out, "\n".join(sections))
 
 

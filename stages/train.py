@@ -1,6 +1,6 @@
-"""Stage `train@<variant>`: train the Faster R-CNN on one training set, same schedule for every variant.
+"""Stage `train@<arm>`: train the Faster R-CNN on one training set, same schedule for every arm.
 
-An interrupted run resumes from its last epoch: the checkpoint lives under `.cache/checkpoints/<variant>/`
+An interrupted run resumes from its last epoch: the checkpoint lives under `.cache/checkpoints/<arm>/`
 (outside DVC, which clears a stage's outputs before running it) and is used only if its fingerprint — the
 train params, the working size, the number of processes and the training set's contents — matches this run.
 
@@ -18,13 +18,13 @@ from pathlib import Path
 import torch
 from dvclive import Live
 
-from human_saliency import distributed
 from human_saliency.cli import run_stage
-from human_saliency.coco import PreparedSplit
-from human_saliency.detection_data import DetectionDataset
+from human_saliency.experiment.train import build_model, fit, save_model
+from human_saliency.experiment.training_data import DetectionDataset
 from human_saliency.params import load_params
-from human_saliency.runtime import resolve_device
-from human_saliency.train import build_model, fit, save_model
+from human_saliency.prepared.splits import PreparedSplit
+from human_saliency.runtime import distributed
+from human_saliency.runtime.device import resolve_device
 
 CHECKPOINTS = Path(".cache/checkpoints")
 
@@ -39,7 +39,7 @@ def fingerprint(train_set: Path, settings: dict) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--variant", required=True, help="the training set's name (original, erasing, ...)")
+    parser.add_argument("--arm", required=True, help="the training set's arm (original, erasing, ...)")
     parser.add_argument("--train-set", type=Path, required=True, help="the training set's COCO JSON")
     parser.add_argument("--out", type=Path, required=True, help="model folder (a DVC output)")
     parser.add_argument("--live", type=Path, required=True, help="dvclive folder (training curves)")
@@ -51,16 +51,31 @@ def main() -> None:
     split = PreparedSplit.load(args.train_set)
     torch.manual_seed(train.seed)
     with distributed.main_first():  # one process downloads the weights
-        model = build_model(train.detector, init=train.init, num_classes=len(split.category_names), size=size,
-                            cache_dir=Path(runtime.weights_cache), rois_per_image=train.rois_per_image)
+        model = build_model(
+            train.detector,
+            init=train.init,
+            num_classes=len(split.category_names),
+            size=size,
+            cache_dir=Path(runtime.weights_cache),
+            rois_per_image=train.rois_per_image,
+        )
     settings = {**train.model_dump(), "size": size, "world_size": distributed.world_size()}
-    checkpoint = CHECKPOINTS / args.variant / "last.pt"
+    checkpoint = CHECKPOINTS / args.arm / "last.pt"
     result = fit(
-        model, DetectionDataset(split, size, hflip=train.hflip),
-        epochs=train.epochs, batch_size=train.batch_size, lr=train.lr, momentum=train.momentum,
-        weight_decay=train.weight_decay, warmup_iters=train.warmup_iters, seed=train.seed,
-        device=device, num_workers=runtime.num_workers, amp=runtime.amp,
-        checkpoint_path=checkpoint, fingerprint=fingerprint(args.train_set, settings),
+        model,
+        DetectionDataset(split, size, hflip=train.hflip),
+        epochs=train.epochs,
+        batch_size=train.batch_size,
+        lr=train.lr,
+        momentum=train.momentum,
+        weight_decay=train.weight_decay,
+        warmup_iters=train.warmup_iters,
+        seed=train.seed,
+        device=device,
+        num_workers=runtime.num_workers,
+        amp=runtime.amp,
+        checkpoint_path=checkpoint,
+        fingerprint=fingerprint(args.train_set, settings),
     )
     if not distributed.is_main():
         return
@@ -73,8 +88,11 @@ def main() -> None:
                     live.log_metric(f"train/{name}", value)
             live.next_step()
     args.out.mkdir(parents=True, exist_ok=True)
-    save_model(model, args.out / "model.pt", meta={"variant": args.variant, "detector": train.detector,
-                                                     "categories": split.category_names, **settings})
+    save_model(
+        model,
+        args.out / "model.pt",
+        meta={"arm": args.arm, "detector": train.detector, "categories": split.category_names, **settings},
+    )
     checkpoint.unlink(missing_ok=True)
 
 

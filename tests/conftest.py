@@ -2,8 +2,9 @@
 
 import pytest
 import torch
-from httpserver import http_server  # noqa: F401  (the loopback file server fixture)
 from threadpoolctl import threadpool_limits
+
+from httpserver import http_server  # noqa: F401  (the loopback file server fixture)
 
 
 @pytest.fixture(scope="module")

@@ -76,7 +76,7 @@ class FileServer:
 
 def _handler_for(server: FileServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 (the name http.server dispatches to)
+        def do_GET(self) -> None:
             range_header = self.headers.get("Range")
             error, cut = server._record(Seen(self.path, range_header))
             if error is not None:

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from human_saliency.archive import extract
 from human_saliency.errors import DataError
+from human_saliency.io.archive import extract
 
 
 def _tar(path: Path, members: dict[str, bytes], mode: str = "w") -> Path:
@@ -55,9 +55,7 @@ def _leftovers(folder: Path) -> list[str]:
 MEMBERS = {"top/a.txt": b"alpha", "top/sub/b.txt": b"beta"}
 
 
-@pytest.mark.parametrize(
-    "suffix, mode", [(".tar", "w"), (".tar.gz", "w:gz"), (".tgz", "w:gz"), (".tar.bz2", "w:bz2")]
-)
+@pytest.mark.parametrize("suffix, mode", [(".tar", "w"), (".tar.gz", "w:gz"), (".tgz", "w:gz"), (".tar.bz2", "w:bz2")])
 def test_tar_kinds_extract_and_count_members(tmp_path, suffix, mode):
     archive = _tar(tmp_path / f"a{suffix}", MEMBERS, mode)
 
@@ -69,9 +67,7 @@ def test_tar_kinds_extract_and_count_members(tmp_path, suffix, mode):
 
 def test_two_zips_merge_into_one_existing_folder(tmp_path):
     first = _zip(tmp_path / "ALLSTIMULI.zip", {"ALLSTIMULI/i1.jpeg": b"1", "shared/x.txt": b"old"})
-    second = _zip(
-        tmp_path / "ALLFIXATIONMAPS.zip", {"ALLFIXATIONMAPS/i1_fixMap.jpg": b"2", "shared/x.txt": b"new"}
-    )
+    second = _zip(tmp_path / "ALLFIXATIONMAPS.zip", {"ALLFIXATIONMAPS/i1_fixMap.jpg": b"2", "shared/x.txt": b"new"})
     out = tmp_path / "mit1003"
 
     assert extract(first, out) == 2

@@ -7,8 +7,8 @@ import pytest
 import torch
 from pytorch_grad_cam.utils.svd_on_activations import get_2d_projection, get_2d_projection_with_sign_correction
 
-from human_saliency import cam
-from human_saliency.cam import eigencam
+from human_saliency.maps import cam
+from human_saliency.maps.cam import eigencam
 
 
 def _blob_activations(channels: int = 8, size: int = 8) -> tuple[torch.Tensor, np.ndarray]:
@@ -37,7 +37,9 @@ def test_svd_sign_flip_regression(monkeypatch):
 
     # Whatever orientation LAPACK returns, the corrected projection puts the object on the positive side.
     real_svd = np.linalg.svd
-    monkeypatch.setattr(cam.np.linalg, "svd", lambda m, **kw: tuple(-x if i == 2 else x for i, x in enumerate(real_svd(m, **kw))))
+    monkeypatch.setattr(
+        cam.np.linalg, "svd", lambda m, **kw: tuple(-x if i == 2 else x for i, x in enumerate(real_svd(m, **kw)))
+    )
     (saliency,) = eigencam(acts, (8, 8))
     assert saliency[blob].min() > 0.5
     assert saliency[~blob].max() < 0.2

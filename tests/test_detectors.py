@@ -12,12 +12,12 @@ import numpy as np
 import pytest
 import torch
 
-from human_saliency.cam import eigencam
-from human_saliency.detectors import DETECTORS, build_detector, detr, labels
-from human_saliency.detectors.base import crop_to_valid, rescale
-from human_saliency.detectors.torchvision_family import COCO_CATEGORIES, coco_weight_file
 from human_saliency.errors import DataError, DownloadError, ParamsError
-from human_saliency.weights import WeightFile
+from human_saliency.io.weights import WeightFile
+from human_saliency.maps.cam import eigencam
+from human_saliency.maps.detectors import DETECTORS, build_detector, detr, labels
+from human_saliency.maps.detectors.base import crop_to_valid, rescale
+from human_saliency.maps.detectors.torchvision_family import COCO_CATEGORIES, coco_weight_file
 
 K = 5
 SIZE = 64
@@ -121,7 +121,7 @@ def test_coco_to_voc_table_covers_voc_in_order():
 
 
 def test_coco_to_voc_table_fits_ultralytics_names():
-    from human_saliency.detectors.yolov5 import _import_ultralytics
+    from human_saliency.maps.detectors.yolov5 import _import_ultralytics
 
     _import_ultralytics()  # without its patch of PIL.Image.open, which would leak into later tests
     from ultralytics.utils import ROOT, YAML

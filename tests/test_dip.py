@@ -1,11 +1,10 @@
-"""Tests for human_saliency.augment.dip: the fit improves, each image keeps its own generator, seeds rule."""
+"""Tests for human_saliency.experiment.dip: the fit improves, each image keeps its own generator, seeds rule."""
 
 import numpy as np
 import pytest
 import torch
 
-from human_saliency.augment.dip import GroupedResNet, dip_inpaint_batch, fit, image_seeds
-
+from human_saliency.experiment.dip import GroupedResNet, dip_inpaint_batch, fit, image_seeds
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -70,7 +69,7 @@ def test_batch_size_does_not_change_results_and_sizes_may_mix():
     images, masks = _inputs([(16, 16), (12, 20), (16, 16), (12, 20)])
     one = dip_inpaint_batch(images, masks, iterations=3, seed=4, batch_size=1)
     many = dip_inpaint_batch(images, masks, iterations=3, seed=4, batch_size=4)
-    for image, mask, a, b in zip(images, masks, one, many):
+    for image, mask, a, b in zip(images, masks, one, many, strict=False):
         assert a.shape == image.shape and a.dtype == np.uint8
         np.testing.assert_array_equal(a[~mask], image[~mask])
         assert np.abs(a.astype(int) - b.astype(int)).max() <= 1
@@ -81,7 +80,7 @@ def test_same_seed_same_result_other_seed_other_result():
     first = dip_inpaint_batch(images, masks, iterations=2, seed=1, batch_size=2)
     again = dip_inpaint_batch(images, masks, iterations=2, seed=1, batch_size=2)
     other = dip_inpaint_batch(images, masks, iterations=2, seed=2, batch_size=2)
-    for a, b, c, mask in zip(first, again, other, masks):
+    for a, b, c, mask in zip(first, again, other, masks, strict=False):
         np.testing.assert_array_equal(a, b)
         assert not np.array_equal(a[mask], c[mask])
 

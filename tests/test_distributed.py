@@ -19,16 +19,17 @@ from PIL import Image, ImageDraw
 from torch import nn
 from torchvision.ops import FrozenBatchNorm2d
 
-from human_saliency import distributed, train
-from human_saliency.coco import PreparedSplit
-from human_saliency.datasets import split_images
-from human_saliency.detection_data import DetectionDataset
-from human_saliency.detectors import build_detector
 from human_saliency.errors import DataError, ParamsError
-from human_saliency.fsio import read_json, write_json
-from human_saliency.mapstore import MapWriter, merge_archives
-from human_saliency.saliency import compute_saliency
-from human_saliency.weights import load_tensors
+from human_saliency.experiment import train
+from human_saliency.experiment.training_data import DetectionDataset
+from human_saliency.io.files import read_json, write_json
+from human_saliency.io.mapstore import MapWriter, merge_archives
+from human_saliency.io.weights import load_tensors
+from human_saliency.maps.detectors import build_detector
+from human_saliency.maps.saliency import compute_saliency
+from human_saliency.prepared.loaders import split_images
+from human_saliency.prepared.splits import PreparedSplit
+from human_saliency.runtime import distributed
 
 SIZE = 64
 NAME = "fasterrcnn_mobilenet"

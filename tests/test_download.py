@@ -7,10 +7,10 @@ import logging
 import os
 
 import pytest
-from httpserver import FileServer, http_server  # noqa: F401 (the fixture)
 
-from human_saliency.download import fetch, md5sum
+from httpserver import FileServer
 from human_saliency.errors import DownloadError
+from human_saliency.io.download import fetch, md5sum
 
 DATA = os.urandom(300_000)  # several 1 MiB-chunk-free reads' worth; odd length on purpose
 MD5 = hashlib.md5(DATA).hexdigest()
@@ -159,7 +159,7 @@ def test_http_404_is_not_retried(http_server: FileServer, tmp_path):
 def test_unpinned_source_warns_with_its_md5(http_server: FileServer, tmp_path, caplog):
     url = http_server.add("a.bin", DATA)
 
-    with caplog.at_level(logging.WARNING, logger="human_saliency.download"):
+    with caplog.at_level(logging.WARNING, logger="human_saliency.io.download"):
         fetch(url, tmp_path / "a.bin", size=None, md5=None)
     assert any("unpinned" in r.message and MD5 in r.message for r in caplog.records)
 

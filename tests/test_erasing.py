@@ -1,9 +1,9 @@
-"""Tests for human_saliency.augment.erasing: exact pixel counts, the most salient pixels, deterministic ties."""
+"""Tests for human_saliency.experiment.erasing: exact pixel counts, the most salient pixels, deterministic ties."""
 
 import numpy as np
 import pytest
 
-from human_saliency.augment.erasing import erase, fit_map, top_mask
+from human_saliency.experiment.erasing import erase, fit_map, top_mask
 
 
 @pytest.fixture
@@ -26,7 +26,7 @@ def test_erases_the_most_salient_pixels_and_nothing_else(image):
         saliency[r, c] = 1.0 - rank * 0.01
     saliency[5, 5] = 0.5  # 11th most salient: must survive
     erased, mask = erase(image, saliency, fraction=0.025, fill=0)
-    assert set(zip(*np.nonzero(mask))) == set(hot)
+    assert set(zip(*np.nonzero(mask), strict=False)) == set(hot)
     assert (erased[mask] == 0).all()
     np.testing.assert_array_equal(erased[~mask], image[~mask])
     assert erased[5, 5].tolist() == image[5, 5].tolist()

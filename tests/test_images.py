@@ -7,7 +7,7 @@ import pytest
 from PIL import Image, ImageFile
 
 from human_saliency.errors import DataError
-from human_saliency.images import decode, load_gray, load_rgb
+from human_saliency.io.images import decode, load_gray, load_rgb
 
 
 def _noisy_jpeg(path, size=(50, 40)):

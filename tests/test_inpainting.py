@@ -1,9 +1,9 @@
-"""Tests for human_saliency.augment.inpainting: real images out (never plot renders), holes filled, rest kept."""
+"""Tests for human_saliency.experiment.inpainting: real images out (never plot renders), holes filled, rest kept."""
 
 import numpy as np
 import pytest
 
-from human_saliency.augment.inpainting import inpaint
+from human_saliency.experiment.inpainting import inpaint
 
 
 @pytest.fixture

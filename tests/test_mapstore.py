@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from human_saliency.errors import DataError
-from human_saliency.mapstore import MapReader, MapWriter
+from human_saliency.io.mapstore import MapReader, MapWriter
 
 
 def _write(path, maps):

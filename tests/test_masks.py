@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from human_saliency.errors import DataError
-from human_saliency.masks import index_masks, load_mask, merge_masks, read_mask, write_mask
+from human_saliency.prepared.masks import read_mask
+from human_saliency.sources.masks import index_masks, load_mask, merge_masks, write_mask
 
 
 def test_index_masks_groups_ids_across_class_folders(tmp_path):

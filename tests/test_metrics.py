@@ -1,11 +1,11 @@
-"""Tests for human_saliency.metrics: hand-computed values on tiny maps, properties and the study's bugs."""
+"""Tests for human_saliency.scoring.metrics: hand-computed values on tiny maps, properties and the study's bugs."""
 
 import math
 
 import numpy as np
 import pytest
 
-from human_saliency import metrics as M
+from human_saliency.scoring import metrics as M
 
 
 @pytest.fixture

@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from human_saliency.errors import DataError
-from human_saliency.mit1003 import PreparedStimuli, index_stimuli, load_fixmap, load_fixpts
+from human_saliency.prepared.stimuli import PreparedStimuli
+from human_saliency.sources.mit1003 import index_stimuli, load_fixmap, load_fixpts
 
 
 def test_index_stimuli_pairs_by_stem(tmp_path):
@@ -35,7 +36,7 @@ def test_fixation_points_survive_jpeg_blur(tmp_path):
     Image.fromarray(points).save(tmp_path / "p.jpg", quality=75)
     mask = load_fixpts(tmp_path / "p.jpg")
     assert mask.dtype == bool and mask.shape == (60, 80)
-    assert sorted(zip(*np.nonzero(mask))) == where
+    assert sorted(zip(*np.nonzero(mask), strict=False)) == where
 
 
 def test_load_fixmap_is_unit_range(tmp_path):
@@ -55,9 +56,7 @@ def test_prepared_stimuli_resolve_from_the_json_folder(tmp_path):
     assert path.resolve() == (tmp_path / "raw" / "mit1003" / "ALLSTIMULI" / "i1.jpeg").resolve()
 
 
-@pytest.mark.parametrize(
-    ("content", "message"), [(None, "not found"), ("{", "not valid JSON"), ("[]", "needs")]
-)
+@pytest.mark.parametrize(("content", "message"), [(None, "not found"), ("{", "not valid JSON"), ("[]", "needs")])
 def test_prepared_stimuli_bad_files(tmp_path, content, message):
     path = tmp_path / "mit1003.json"
     if content is not None:

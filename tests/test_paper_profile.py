@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 
 import pytest
+
 from test_pipeline import PROJECT_FILES, ROOT, run
 
 pytestmark = pytest.mark.slow
@@ -24,8 +25,15 @@ def paper_project(tmp_path_factory):
 
 def test_paper_dag_has_every_stage_for_all_seven_detectors(paper_project):
     stages = run(paper_project, "dvc", "stage", "list", "--name-only").stdout.split()
-    for detector in ("yolov5", "fasterrcnn_r50", "ssd_vgg16", "ssdlite_mobilenet", "maskrcnn_r50",
-                     "retinanet_r50", "detr_r50"):
+    for detector in (
+        "yolov5",
+        "fasterrcnn_r50",
+        "ssd_vgg16",
+        "ssdlite_mobilenet",
+        "maskrcnn_r50",
+        "retinanet_r50",
+        "detr_r50",
+    ):
         assert f"saliency@{detector}" in stages and f"score@{detector}" in stages
     for variant in ("original", "erasing", "inpainting", "nontrivial"):
         assert f"train@{variant}" in stages and f"evaluate@{variant}" in stages
@@ -38,9 +46,14 @@ def test_paper_dry_run_resolves_every_stage_in_order(paper_project):
     out = run(paper_project, "dvc", "repro", "--dry", "--force").stdout
     ran = [line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")]
     assert ran[0] == "download" and ran[-1] == "tables" and len(ran) == len(set(ran)) == 31
-    order = [("prepare", "fixations"), ("saliency@detr_r50", "score@detr_r50"), ("train@original", "base_saliency"),
-             ("base_saliency", "augment@inpainting"), ("augment@inpainting", "train@inpainting"),
-             ("train@inpainting", "evaluate@inpainting")]
+    order = [
+        ("prepare", "fixations"),
+        ("saliency@detr_r50", "score@detr_r50"),
+        ("train@original", "base_saliency"),
+        ("base_saliency", "augment@inpainting"),
+        ("augment@inpainting", "train@inpainting"),
+        ("train@inpainting", "evaluate@inpainting"),
+    ]
     for upstream, downstream in order:
         assert ran.index(upstream) < ran.index(downstream), (upstream, downstream)
     assert "python stages/download.py --out data/raw" in out

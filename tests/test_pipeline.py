@@ -116,8 +116,16 @@ def test_the_selection_threshold_reruns_only_the_experiment_downstream(project):
     assert {"augment@erasing", "augment@inpainting", "tables"} <= set(ran)
     upstream = ("download", "prepare", "fixations", "saliency@", "score@", "control", "base_saliency", "train@original")
     assert not [stage for stage in ran if stage.startswith(upstream)], ran
-    assert set(ran) <= {"augment@erasing", "augment@inpainting", "augment@nontrivial", "train@erasing",
-                        "train@inpainting", "evaluate@erasing", "evaluate@inpainting", "tables"}
+    assert set(ran) <= {
+        "augment@erasing",
+        "augment@inpainting",
+        "augment@nontrivial",
+        "train@erasing",
+        "train@inpainting",
+        "evaluate@erasing",
+        "evaluate@inpainting",
+        "tables",
+    }
 
 
 def test_bad_param_stops_the_stage_with_one_line_naming_the_key(project, tmp_path):
@@ -125,8 +133,20 @@ def test_bad_param_stops_the_stage_with_one_line_naming_the_key(project, tmp_pat
     params = yaml.safe_load((project / "params.yaml").read_text())
     params["study"]["iou_percentile"] = 120
     bad.write_text(yaml.safe_dump(params))
-    result = run(project, "python", "stages/prepare.py", "--params", str(bad), "--raw", "data/raw",
-                 "--out", str(tmp_path / "prepared"), "--summary", str(tmp_path / "summary.json"), check=False)
+    result = run(
+        project,
+        "python",
+        "stages/prepare.py",
+        "--params",
+        str(bad),
+        "--raw",
+        "data/raw",
+        "--out",
+        str(tmp_path / "prepared"),
+        "--summary",
+        str(tmp_path / "summary.json"),
+        check=False,
+    )
     assert result.returncode == 2
     assert result.stderr.strip().splitlines()[-1].startswith("error: ")
     assert "study.iou_percentile" in result.stderr
@@ -177,7 +197,8 @@ def test_two_processes_write_what_one_process_writes(project, tmp_path):
     files = sorted(p.relative_to(one) for p in one.rglob("*") if p.is_file() and p.name != "params.yaml")
     assert files == sorted(p.relative_to(two) for p in two.rglob("*") if p.is_file() and p.name != "params.yaml")
     assert {"saliency/test.zip", "saliency/mit1003.zip", "evaluate/test_random.zip", "metrics.json"} <= set(
-        map(str, files))
+        map(str, files)
+    )
     for name in files:
         assert (two / name).read_bytes() == (one / name).read_bytes(), name
 
@@ -190,7 +211,7 @@ def test_training_under_torchrun_writes_once_from_rank_0(project, tmp_path):
     """
     params = _params_with(project, tmp_path, runtime__nproc=2, runtime__device="cpu", train__batch_size=2)
     model, live = tmp_path / "model", tmp_path / "live"
-    run(project, "python", "stages/train.py", "--params", str(params), "--variant", "original",
+    run(project, "python", "stages/train.py", "--params", str(params), "--arm", "original",
         "--train-set", "data/augmented/original/train.json", "--out", str(model), "--live", str(live))  # fmt: skip
     saved = torch.load(model / "model.pt", map_location="cpu", weights_only=True)
     assert saved["meta"]["world_size"] == 2 and saved["meta"]["batch_size"] == 2

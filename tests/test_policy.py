@@ -1,10 +1,10 @@
-"""Tests for human_saliency.augment.policy: boxes move with the pixels, the whitelist, determinism per seed."""
+"""Tests for human_saliency.experiment.policy: boxes move with the pixels, the whitelist, determinism per seed."""
 
 import numpy as np
 import pytest
 import torch
 
-from human_saliency.augment.policy import ALLOWED, DEFAULT_POLICY, apply_policy, build_policy
+from human_saliency.experiment.policy import ALLOWED, DEFAULT_POLICY, apply_policy, build_policy
 
 
 @pytest.fixture
@@ -66,7 +66,7 @@ def test_default_policy_is_deterministic_per_seed_and_leaves_the_global_rng_alon
     torch.manual_seed(123)
     results = [apply_policy(image, boxes, labels, policy, seed=s) for s in (0, 1, 2, 0)]
     assert torch.equal(torch.rand(1), expected_next)
-    for a, b in zip(results[0], results[3]):
+    for a, b in zip(results[0], results[3], strict=False):
         np.testing.assert_array_equal(a, b)
     assert any(not np.array_equal(results[0][0], r[0]) for r in results[1:3])
 

@@ -11,12 +11,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from human_saliency.coco import PreparedSplit
+import human_saliency.sources.prepare as prepare_module
 from human_saliency.errors import DataError, ParamsError
-from human_saliency.masks import load_mask
-from human_saliency.mit1003 import PreparedStimuli
-import human_saliency.prepare as prepare_module
-from human_saliency.prepare import REASONS, prepare_dataset
+from human_saliency.prepared.splits import PreparedSplit
+from human_saliency.prepared.stimuli import PreparedStimuli
+from human_saliency.sources.masks import load_mask
+from human_saliency.sources.prepare import REASONS, prepare_dataset
 
 CLASSES = ["cat", "dog"]
 VOC = Path("voc/VOCdevkit/VOC2012")
@@ -146,7 +146,7 @@ def test_happy_path_writes_coco_splits_by_the_study_rule(tmp_path):
     assert summary["objects_per_class"] == {"cat": 2, "dog": 2}
     assert summary["masks"] == {"images": 2, "merged": 1}
     assert summary["images_converted_to_rgb"] == 0
-    assert summary["skipped"] == {reason: 0 for reason in REASONS}
+    assert summary["skipped"] == dict.fromkeys(REASONS, 0)
     assert all(isinstance(leaf, int) for leaf in _leaves(summary))
 
 
@@ -264,7 +264,7 @@ def _run_case(tmp_path, caplog, policy, break_it):
         with pytest.raises(DataError, match=Path(culprit).name):
             _prepare(tmp_path, on_bad_input="error")
         return None, None
-    with caplog.at_level(logging.WARNING, logger="human_saliency.prepare"):
+    with caplog.at_level(logging.WARNING, logger="human_saliency.sources.prepare"):
         out, summary = _prepare(tmp_path)
     assert any(Path(culprit).name in record.getMessage() for record in caplog.records)
     return out, summary
@@ -447,9 +447,7 @@ def test_unknown_class_object(tmp_path, caplog, policy):
 
 
 @pytest.mark.parametrize("policy", ["skip", "error"])
-@pytest.mark.parametrize(
-    "case", ["mit1003_missing_fixations", "mit1003_size_mismatch", "mit1003_no_fixations"]
-)
+@pytest.mark.parametrize("case", ["mit1003_missing_fixations", "mit1003_size_mismatch", "mit1003_no_fixations"])
 def test_mit1003_bad_stimuli(tmp_path, caplog, policy, case):
     def spoil(raw):
         if case == "mit1003_missing_fixations":

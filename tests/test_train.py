@@ -10,14 +10,14 @@ import torch
 from PIL import Image, ImageDraw
 from torchvision.ops import FrozenBatchNorm2d
 
-from human_saliency import train
-from human_saliency.coco import PreparedSplit
-from human_saliency.detection_data import DetectionDataset, collate_fn
-from human_saliency.detectors import DETECTORS, build_detector
-from human_saliency.detectors.torchvision_family import COCO_CATEGORIES, coco_weight_file
 from human_saliency.errors import HumanSaliencyError, ParamsError
-from human_saliency.fsio import write_json
-from human_saliency.weights import load_tensors, sha256sum
+from human_saliency.experiment import train
+from human_saliency.experiment.training_data import DetectionDataset, collate_fn
+from human_saliency.io.files import write_json
+from human_saliency.io.weights import load_tensors, sha256sum
+from human_saliency.maps.detectors import DETECTORS, build_detector
+from human_saliency.maps.detectors.torchvision_family import COCO_CATEGORIES, coco_weight_file
+from human_saliency.prepared.splits import PreparedSplit
 
 K = 2
 SIZE = 64
@@ -110,9 +110,11 @@ def test_coco_init_replaces_the_head_and_freezes_the_early_backbone(tmp_path, mo
     images = torch.rand(1, 3, SIZE, SIZE)
     with torch.inference_mode():
         expected = model.eval()(list(images))[0]
-    with build_detector(NAME, weights=str(tmp_path / "model.pt"), num_classes=K, min_size=SIZE) as det:
-        with torch.inference_mode():
-            got = det.model(list(images))[0]
+    with (
+        build_detector(NAME, weights=str(tmp_path / "model.pt"), num_classes=K, min_size=SIZE) as det,
+        torch.inference_mode(),
+    ):
+        got = det.model(list(images))[0]
     assert len(expected["scores"]) > 0
     assert all(torch.allclose(got[k], expected[k], atol=1e-4) for k in ("boxes", "scores"))
 
@@ -211,7 +213,7 @@ def test_fit_with_another_fingerprint_starts_afresh(dataset, tmp_path, caplog):
     first = _model()
     train.fit(first, dataset, **{**FIT, "epochs": 1}, checkpoint_path=tmp_path / "c.pt", fingerprint="old")
     again = _model()
-    with caplog.at_level("INFO", logger="human_saliency.train"):
+    with caplog.at_level("INFO", logger="human_saliency.experiment.train"):
         result = train.fit(again, dataset, **{**FIT, "epochs": 1}, checkpoint_path=tmp_path / "c.pt", fingerprint="new")
     assert result["start_epoch"] == 0
     assert "fingerprint old, not new); starting afresh" in caplog.text

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from human_saliency.errors import DataError
-from human_saliency.voc import VOC_CLASSES, numeric_id, parse_annotation, read_image_set
+from human_saliency.sources.voc import VOC_CLASSES, numeric_id, parse_annotation, read_image_set
 
 GOOD_XML = """<annotation>
   <folder>VOC2012</folder>

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from human_saliency.errors import DataError, DownloadError
-from human_saliency.weights import fetch_weights, load_checkpoint, load_state, load_tensors, sha256sum
+from human_saliency.io.weights import fetch_weights, load_checkpoint, load_state, load_tensors, sha256sum
 
 DATA = b"not really weights, but bytes all the same\n" * 1000
 SHA = hashlib.sha256(DATA).hexdigest()
@@ -58,7 +58,7 @@ def test_mismatch_raises_naming_the_file_and_deletes_it(url, http_server, tmp_pa
 
 
 def test_unpinned_file_logs_its_hash(url, tmp_path, caplog):
-    with caplog.at_level(logging.WARNING, logger="human_saliency.weights"):
+    with caplog.at_level(logging.WARNING, logger="human_saliency.io.weights"):
         fetch_weights(url, "model.pth", tmp_path / "cache")
     assert SHA in caplog.text
 

@@ -15,8 +15,7 @@ EXIT_USER_ERROR = 2
 def run_stage(main: Callable[[], None]) -> None:
     """Run a stage's ``main``; a HumanSaliencyError becomes one line on stderr and exit code 2.
 
-    Under torchrun only rank 0 logs progress (the others, warnings and errors), and the process group is
-    left at the end.
+    Under torchrun only rank 0 logs progress (the others, warnings and errors).
     """
     logging.basicConfig(
         level=logging.INFO if os.environ.get("RANK", "0") == "0" else logging.WARNING,
@@ -28,8 +27,3 @@ def run_stage(main: Callable[[], None]) -> None:
     except HumanSaliencyError as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(EXIT_USER_ERROR)
-    finally:
-        if "torch.distributed" in sys.modules:  # only stages that use torch can have joined a group
-            from human_saliency import distributed
-
-            distributed.cleanup()

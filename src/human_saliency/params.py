@@ -63,9 +63,7 @@ class EmbeddedParams(_Section):
     min_size: int = Field(default=128, ge=32, le=256)
     max_size: int = Field(default=192, ge=32, le=256)
     max_objects: int = Field(default=3, ge=1, le=8)
-    classes: list[str] = Field(
-        default=["disc", "square", "triangle", "cross", "ring"], min_length=2, max_length=20
-    )
+    classes: list[str] = Field(default=["disc", "square", "triangle", "cross", "ring"], min_length=2, max_length=20)
     spurious: bool = False
 
     @model_validator(mode="after")
@@ -128,7 +126,7 @@ class StudyParams(_Section):
 
     @model_validator(mode="after")
     def _check(self) -> StudyParams:
-        from human_saliency.detectors import DETECTORS  # the registry is the one list of names
+        from human_saliency.maps.detectors import DETECTORS  # the registry is the one list of names
 
         unknown = [name for name in self.detectors if name not in DETECTORS]
         if unknown:
@@ -147,7 +145,7 @@ class FixationsParams(_Section):
 
     @model_validator(mode="after")
     def _check(self) -> FixationsParams:
-        from human_saliency.fixations import PREDICTORS  # the registry is the one list of names
+        from human_saliency.maps.predictors import PREDICTORS  # the registry is the one list of names
 
         if self.predictor not in PREDICTORS:
             raise ValueError(f"predictor: unknown {self.predictor!r}; known: {', '.join(PREDICTORS)}")
@@ -171,11 +169,13 @@ class TrainParams(_Section):
 
     @model_validator(mode="after")
     def _check(self) -> TrainParams:
-        from human_saliency.detectors import DETECTORS
+        from human_saliency.maps.detectors import DETECTORS
 
         if self.detector not in DETECTORS or DETECTORS[self.detector].family != "torchvision":
             trainable = [name for name, spec in DETECTORS.items() if spec.family == "torchvision"]
-            raise ValueError(f"detector: {self.detector!r} cannot be trained here; choose one of {', '.join(trainable)}")
+            raise ValueError(
+                f"detector: {self.detector!r} cannot be trained here; choose one of {', '.join(trainable)}"
+            )
         return self
 
 
@@ -192,7 +192,7 @@ class AugParams(_Section):
 
     @model_validator(mode="after")
     def _check(self) -> AugParams:
-        from human_saliency.augment.policy import build_policy
+        from human_saliency.experiment.policy import build_policy
 
         try:
             build_policy(self.policy)
@@ -213,8 +213,14 @@ class InpaintParams(_Section):
     def options(self, *, seed: int, device: str) -> dict[str, Any]:
         """The keyword arguments of the chosen method."""
         if self.method == "dip":
-            return {"method": "dip", "iterations": self.iterations, "lr": self.lr, "seed": seed,
-                    "device": device, "batch_size": self.batch_size}
+            return {
+                "method": "dip",
+                "iterations": self.iterations,
+                "lr": self.lr,
+                "seed": seed,
+                "device": device,
+                "batch_size": self.batch_size,
+            }
         return {"method": self.method, "radius": self.radius}
 
 

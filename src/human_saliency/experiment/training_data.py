@@ -1,0 +1,79 @@
+"""A prepared split as (image, target) pairs for training torchvision detectors at the working resolution."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+from torchvision import tv_tensors
+from torchvision.transforms import v2
+
+from human_saliency.errors import DataError, ParamsError
+from human_saliency.io.images import load_rgb
+from human_saliency.prepared.splits import PreparedSplit
+
+Target = dict[str, Any]
+
+
+class DetectionDataset(torch.utils.data.Dataset):
+    """Yields (float image 3×size×size in [0, 1], target) for each image of ``split``, in id order.
+
+    The target holds ``boxes`` (N×4 float32, xyxy in size×size pixels), ``labels`` (N int64 category
+    ids 1..K; torchvision's index 0 is background) and ``image_id`` (int). Images are squashed to a
+    square, as the study does, with PIL's bilinear resize, i.e. the same pixels the saliency and
+    evaluation stages see (``datasets.resize_rgb``). With probability ``hflip`` an image and its
+    boxes are mirrored. Boxes under one pixel wide or high after the resize are dropped.
+
+    "Difficult" objects are kept as ordinary targets: VOC marks them so that *evaluation* ignores
+    them, and detectron2's VOC loader trains on them too (py-faster-rcnn dropped them).
+    Images without objects are kept as negatives.
+    """
+
+    def __init__(self, split: PreparedSplit, size: int, hflip: float = 0.0) -> None:
+        if size < 1:
+            raise ParamsError(f"size: must be >= 1, got {size}")
+        if not 0.0 <= hflip <= 1.0:
+            raise ParamsError(f"hflip: must lie in [0, 1], got {hflip}")
+        self.split = split
+        self.size = size
+        steps: list[v2.Transform] = [v2.Resize((size, size))]
+        if hflip > 0:
+            steps.append(v2.RandomHorizontalFlip(p=hflip))
+        steps += [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.SanitizeBoundingBoxes()]
+        self.transform = v2.Compose(steps)
+
+    def __len__(self) -> int:
+        return len(self.split.images)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, Target]:
+        entry = self.split.images[index]
+        path = self.split.image_path(entry)
+        image = load_rgb(path)
+        if image.size != (entry["width"], entry["height"]):
+            # The boxes refer to the recorded size: a different file would put them in the wrong place.
+            raise DataError(
+                f"{path}: image is {image.size[0]}×{image.size[1]}, "
+                f"but {self.split.path} records {entry['width']}×{entry['height']}"
+            )
+        anns = self.split.annotations(entry["id"])
+        xywh = torch.tensor([ann["bbox"] for ann in anns], dtype=torch.float32).reshape(-1, 4)
+        boxes = tv_tensors.BoundingBoxes(
+            xywh, format=tv_tensors.BoundingBoxFormat.XYWH, canvas_size=(image.height, image.width)
+        )
+        target = {
+            "boxes": v2.functional.convert_bounding_box_format(boxes, new_format=tv_tensors.BoundingBoxFormat.XYXY),
+            "labels": torch.tensor([ann["category_id"] for ann in anns], dtype=torch.int64),
+        }
+        image, target = self.transform(image, target)
+        # Plain tensors: the tv_tensor subclasses add dispatch overhead to every op inside the model.
+        return image.as_subclass(torch.Tensor), {
+            "boxes": target["boxes"].as_subclass(torch.Tensor),
+            "labels": target["labels"],
+            "image_id": int(entry["id"]),
+        }
+
+
+def collate_fn(batch: list[tuple[torch.Tensor, Target]]) -> tuple[list[torch.Tensor], list[Target]]:
+    """A batch as (list of images, list of targets): the input torchvision detectors take in training."""
+    images, targets = zip(*batch, strict=True)
+    return list(images), list(targets)

@@ -1,0 +1,1 @@
+"""Files and bytes: atomic outputs, image decoding, the map store, downloads, archives and weight files."""

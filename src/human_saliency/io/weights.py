@@ -1,0 +1,82 @@
+"""Model weight files: fetched once into a cache, verified by SHA-256, and checkpoints loaded safely."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from human_saliency.errors import DataError, DownloadError
+from human_saliency.io.download import fetch
+
+log = logging.getLogger(__name__)
+
+_HEX_PREFIX = re.compile(r"[0-9a-fA-F]{8,64}")
+
+
+@dataclass(frozen=True)
+class WeightFile:
+    """One published weight file: where it lives, its cache name and its SHA-256 (full, a prefix, or None)."""
+
+    url: str
+    filename: str
+    sha256: str | None = None
+
+
+def sha256sum(path: str | os.PathLike) -> str:
+    """The hex SHA-256 of a file."""
+    with open(path, "rb") as fh:
+        return hashlib.file_digest(fh, "sha256").hexdigest()
+
+
+def fetch_weights(url: str, filename: str, cache_dir: str | os.PathLike, sha256: str | None = None) -> Path:
+    """Download ``url`` once into ``cache_dir/filename`` and verify its SHA-256 (full or prefix).
+
+    A file that does not match is deleted (so the next run downloads it afresh) and DownloadError
+    names it. With ``sha256=None`` the computed hash is logged as a WARNING so it can be pinned.
+    """
+    if sha256 is not None and not _HEX_PREFIX.fullmatch(sha256):
+        raise ValueError(f"{filename}: sha256 must be 8 to 64 hex digits, got {sha256!r}")
+    dest = fetch(url, Path(cache_dir) / filename, size=None, md5=None)
+    digest = sha256sum(dest)
+    if sha256 is None:
+        log.warning("%s: no pinned SHA-256; computed %s: pin it to make the weights reproducible", dest, digest)
+    elif not digest.startswith(sha256.lower()):
+        dest.unlink()
+        raise DownloadError(f"{dest}: SHA-256 mismatch: got {digest}, expected {sha256} (file deleted)")
+    return dest
+
+
+def load_tensors(path: str | os.PathLike) -> Any:
+    """``torch.load`` with ``weights_only=True`` (no code runs from the file) onto the CPU; DataError if unreadable."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: weight file not found")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a corrupt file surfaces as any of a dozen types (struct.error, UnpicklingError, …)
+        raise DataError(f"{path}: not a readable weight file: {' '.join(str(exc).split())[:200]}") from None
+
+
+def load_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
+    """The model state dict of a training checkpoint (a dict with a "model" entry)."""
+    checkpoint = load_tensors(path)
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("model"), dict):
+        raise DataError(f"{path}: checkpoint has no 'model' state dict")
+    return checkpoint["model"]
+
+
+def load_state(model: nn.Module, state: dict[str, torch.Tensor], source: str | os.PathLike) -> None:
+    """Load ``state`` into ``model`` strictly; a mismatch is a DataError naming ``source``."""
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as exc:
+        first = str(exc).splitlines()[1].strip() if "\n" in str(exc) else str(exc)
+        raise DataError(f"{source}: weights do not fit the model ({first[:200]})") from None

@@ -1,0 +1,1 @@
+"""Maps: the detector registry, EigenCAM, detector saliency and predicted fixations."""

@@ -1,0 +1,21 @@
+"""Human attention masks of a prepared split, read back as [0, 1] maps (at the working size for scoring)."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from human_saliency.prepared.loaders import resize_map
+from human_saliency.prepared.splits import PreparedSplit
+from human_saliency.sources.masks import load_mask
+
+
+def read_mask(path: str | os.PathLike) -> np.ndarray:
+    """A prepared mask as H×W float32 in [0, 1] (the study scored the 0–255 mask by mistake)."""
+    return load_mask(path).astype(np.float32) / 255.0
+
+
+def working_size_masks(split: PreparedSplit, size: int) -> dict[str, np.ndarray]:
+    """Every image's human mask in [0, 1] at size×size, by VOC id (the test split: every image has one)."""
+    return {image["voc_id"]: resize_map(read_mask(split.mask_path(image)), size) for image in split.images}

@@ -1,0 +1,1 @@
+"""Where computations run: the device, and multi-process runs under torchrun."""

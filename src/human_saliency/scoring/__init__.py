@@ -1,0 +1,1 @@
+"""Scoring: saliency metrics, detection AP, per-detector scores, the tables and figures."""

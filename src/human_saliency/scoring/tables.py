@@ -1,0 +1,158 @@
+"""The write-up's tables, filled from the metrics JSON files and rendered as Markdown with tabulate."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tabulate import tabulate
+
+from human_saliency.io.files import read_json
+from human_saliency.scoring.metrics import HIGHER_IS_BETTER
+
+# The model-randomisation check: a map that stays the same when the weights are randomised is suspect.
+DIRECTIONS = {**HIGHER_IS_BETTER, "randomisation_cc": False}
+
+LABELS = {
+    "mae": "MAE ↓",
+    "iou": "IoU top-10% ↑",
+    "cc": "CC ↑",
+    "sim": "SIM ↑",
+    "kld": "KL ↓",
+    "nss": "NSS ↑",
+    "auc_judd": "AUC-Judd ↑",
+    "pointing_game": "Pointing game ↑",
+    "relevance_mass": "Relevance mass ↑",
+    "relevance_rank": "Relevance rank ↑",
+    "ap50_voc": "AP50 VOC ↑",
+    "ap_coco": "AP COCO ↑",
+    "ap50_coco": "AP50 COCO ↑",
+    "randomisation_cc": "CC with random-init map ↓",
+}
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One table of the write-up: which metrics folder it reads and which columns it shows."""
+
+    title: str
+    dataset: str
+    reference: str
+    columns: Sequence[str]
+
+
+STUDY_TABLES = (
+    TableSpec(
+        "Table 1: detection accuracy on the VOC test split", "voc", "detection", ("ap50_voc", "ap_coco", "ap50_coco")
+    ),
+    TableSpec(
+        "Table 2: detectors vs predicted eye fixations, MIT1003",
+        "mit1003",
+        "fixations",
+        ("mae", "iou", "cc", "sim", "kld"),
+    ),
+    TableSpec(
+        "Table 3: detectors vs predicted eye fixations, VOC test split",
+        "voc",
+        "fixations",
+        ("mae", "iou", "cc", "sim", "kld"),
+    ),
+    TableSpec(
+        "Table 4: detectors vs human attention masks, VOC test split",
+        "voc",
+        "human_masks",
+        ("mae", "iou", "cc", "sim", "kld", "pointing_game", "relevance_mass", "relevance_rank", "randomisation_cc"),
+    ),
+    TableSpec(
+        "Table 5 (extension): detectors vs recorded human fixations, MIT1003",
+        "mit1003",
+        "human_fixpts",
+        ("nss", "auc_judd"),
+    ),
+)
+
+
+def cell(value: Any) -> tuple[str, float]:
+    """A metric leaf as (text, value): a summary dict shows its mean and 95 % interval."""
+    if isinstance(value, dict):
+        if "mean" not in value:
+            return f"n/a (0 of {value.get('n_excluded', 0)} usable)", math.nan
+        text = f"{value['mean']:.4f} [{value['ci_low']:.4f}, {value['ci_high']:.4f}]"
+        if value.get("n_excluded"):
+            text += f" ({value['n_excluded']} excl.)"
+        return text, value["mean"]
+    if value is None:
+        return "n/a (random init)", math.nan
+    return f"{value:.4f}", float(value)
+
+
+def render_table(
+    spec: TableSpec, rows: dict[str, dict[str, Any]], row_labels: dict[str, str], *, caption: str = ""
+) -> str:
+    """One Markdown table; the best value of each column is bold (direction from DIRECTIONS)."""
+    texts = {row: {col: cell(rows[row].get(col)) for col in spec.columns} for row in rows}
+    best = {}
+    for col in spec.columns:
+        values = [texts[row][col][1] for row in rows if not math.isnan(texts[row][col][1])]
+        if len(values) > 1:
+            best[col] = max(values) if DIRECTIONS.get(col, True) else min(values)
+    body = [
+        [row_labels.get(row, row)]
+        + [f"**{text}**" if best.get(col) == value else text for col, (text, value) in texts[row].items()]
+        for row in rows
+    ]
+    table = tabulate(body, headers=["Model"] + [LABELS.get(c, c) for c in spec.columns], tablefmt="github")
+    return f"### {spec.title}\n\n{caption}\n\n{table}\n" if caption else f"### {spec.title}\n\n{table}\n"
+
+
+def load_rows(metrics_dir: Path, spec: TableSpec, models: Sequence[str]) -> dict[str, dict[str, Any]]:
+    """Each model's metrics JSON for one table, in the given model order."""
+    folder = metrics_dir / spec.dataset / spec.reference
+    return {model: read_json(folder / f"{model}.json") for model in models}
+
+
+VARIANT_LABELS = {
+    "original": "Original",
+    "erasing": "Selective erasing",
+    "inpainting": "Selective inpainting",
+    "nontrivial": "Non-trivial transformations",
+}
+
+
+def _mean(value: Any) -> float:
+    return value.get("mean", math.nan) if isinstance(value, dict) else float(value)
+
+
+def render_experiment_table(
+    title: str,
+    results: dict[str, dict[str, Any]],
+    changed: dict[str, int],
+    *,
+    reference: str,
+    caption: str = "",
+) -> str:
+    """The main experiment: per training set, mAP and saliency alignment, each with its change vs ``original``."""
+    base = results["original"]
+    columns = ("mae", "iou", "cc")
+    headers = ["Training set", "Images changed", "AP50 VOC ↑", "Δ", "AP COCO ↑"]
+    for col in columns:
+        headers += [LABELS[col], "Δ"]
+    headers.append("Randomisation CC ↓")
+    body = []
+    for variant, result in results.items():
+        row = [VARIANT_LABELS.get(variant, variant), changed.get(variant, 0)]
+        row += [
+            f"{result['ap50_voc']:.4f}",
+            f"{result['ap50_voc'] - base['ap50_voc']:+.4f}",
+            f"{result['ap_coco']:.4f}",
+        ]
+        for col in columns:
+            value = result[reference].get(col, {})
+            row += [cell(value)[0], f"{_mean(value) - _mean(base[reference].get(col, {})):+.4f}"]
+        row.append(cell(result["randomisation_cc"])[0])
+        body.append(row)
+    table = tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
+    return f"### {title}\n\n{caption}\n\n{table}\n" if caption else f"### {title}\n\n{table}\n"

@@ -1,0 +1,426 @@
+"""Raw layouts (VOC2012, human attention masks, MIT1003) → COCO train/test splits, merged masks, MIT index.
+
+Bad-input policy (``prepare.on_bad_input``). With ``error`` each case below stops the stage with a
+DataError naming the file; with ``skip`` it is logged as a WARNING naming the file and counted
+under ``skipped.<reason>`` in the summary (every reason is always present, 0 when none).
+
+==========================  ==============================================  ===========================
+reason                      case                                            with ``skip``
+==========================  ==============================================  ===========================
+missing_annotation          id in trainval.txt without an XML file          image skipped
+missing_image               id in trainval.txt without a JPEG               image skipped
+malformed_xml               malformed XML, missing/invalid required field   image skipped
+unreadable_image            truncated or undecodable JPEG                   image skipped
+xml_size_mismatch           XML <size> differs from the decoded image       image kept, image's size used
+unknown_class               object class not in ``classes``                 object dropped
+boxes_clipped               box reaches outside its image                   box clipped to the image
+boxes_dropped               box under ``min_box_size`` after clipping       box dropped (never an error)
+images_without_boxes        image whose every object was dropped            image kept as a negative
+                                                                            (never an error)
+unreadable_mask             truncated or undecodable mask JPEG              image dropped from both splits
+mask_size_mismatch          mask size differs from its image's size         image dropped from both splits
+mask_without_image          mask id not in trainval.txt or without a JPEG   mask file skipped
+mit1003_missing_fixations   stimulus without _fixMap or _fixPts             stimulus skipped
+mit1003_unreadable          undecodable stimulus, _fixMap or _fixPts        stimulus skipped
+mit1003_size_mismatch       _fixMap or _fixPts size differs from stimulus   stimulus skipped
+mit1003_no_fixations        _fixPts with no pixel above the threshold       stimulus skipped
+==========================  ==============================================  ===========================
+
+Not bad input: CMYK, grayscale or palette images are converted to RGB on load (counted in
+``images_converted_to_rgb``). Always an error: a missing anchor folder (``VOCdevkit/VOC2012``,
+``PASCAL_VOC_2012/human_attention_mask``, ``ALLSTIMULI``, ``ALLFIXATIONMAPS``) or several of one,
+a missing trainval.txt, and two VOC ids with the same numeric COCO id.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from tqdm import tqdm
+from tqdm.contrib.logging import logging_redirect_tqdm
+
+from human_saliency.errors import DataError, ParamsError
+from human_saliency.io.files import write_json
+from human_saliency.io.images import decode, load_gray
+from human_saliency.sources.masks import index_masks, load_mask, merge_masks, write_mask
+from human_saliency.sources.mit1003 import FIXPTS_THRESHOLD, index_stimuli, load_fixpts
+from human_saliency.sources.voc import VocAnnotation, numeric_id, parse_annotation, read_image_set
+
+logger = logging.getLogger(__name__)
+
+ON_BAD_INPUT = ("skip", "error")
+REASONS = (
+    "missing_annotation",
+    "missing_image",
+    "malformed_xml",
+    "unreadable_image",
+    "xml_size_mismatch",
+    "unknown_class",
+    "boxes_clipped",
+    "boxes_dropped",
+    "images_without_boxes",
+    "unreadable_mask",
+    "mask_size_mismatch",
+    "mask_without_image",
+    "mit1003_missing_fixations",
+    "mit1003_unreadable",
+    "mit1003_size_mismatch",
+    "mit1003_no_fixations",
+)
+
+VOC_ANCHOR = ("VOCdevkit", "VOC2012")
+# The benchmark also has Image/ImageNet/human_attention_mask, hence the two-part anchor.
+MASK_ANCHOR = ("PASCAL_VOC_2012", "human_attention_mask")
+STIMULI_ANCHOR = ("ALLSTIMULI",)
+FIXMAPS_ANCHOR = ("ALLFIXATIONMAPS",)
+IGNORED_DIRS = {"__MACOSX"}  # resource-fork folders that macOS-made zips carry
+
+
+class _BadInput:
+    """Applies the policy: raise under ``error``; under ``skip`` log a warning and count the reason."""
+
+    def __init__(self, policy: str) -> None:
+        self.policy = policy
+        self.counts: Counter[str] = Counter(dict.fromkeys(REASONS, 0))
+
+    def __call__(self, reason: str, message: str) -> None:
+        if self.policy == "error":
+            raise DataError(message)
+        self.note(reason, message)
+
+    def note(self, reason: str, message: str) -> None:
+        """Count and log a case that is never an error (a policy outcome, not a defect)."""
+        logger.warning("%s [%s]", message, reason)
+        self.counts[reason] += 1
+
+
+@dataclass
+class _Split:
+    images: list[dict[str, Any]] = field(default_factory=list)
+    annotations: list[dict[str, Any]] = field(default_factory=list)
+
+
+def prepare_dataset(
+    raw_dir: Path,
+    out_dir: Path,
+    *,
+    classes: Sequence[str],
+    on_bad_input: str = "skip",
+    min_box_size: int = 1,
+) -> dict[str, Any]:
+    """Write train.json, test.json, masks/<voc id>.png and mit1003.json into ``out_dir``; return counts.
+
+    ``out_dir`` may be the temporary sibling of the final folder (fsio.atomic_dir): paths in the JSON
+    are relative to it, so they stay valid after the rename.
+    """
+    classes = _check_args(classes, on_bad_input, min_box_size)
+    raw_dir, out_dir = Path(raw_dir), Path(out_dir)
+    voc_root = find_anchor(raw_dir, "voc", VOC_ANCHOR)
+    mask_root = find_anchor(raw_dir, "human_masks", MASK_ANCHOR)
+    stimuli_dir = find_anchor(raw_dir, "mit1003", STIMULI_ANCHOR)
+    fixmaps_dir = find_anchor(raw_dir, "mit1003", FIXMAPS_ANCHOR)
+    image_root = Path(os.path.relpath(raw_dir.resolve(), out_dir.resolve())).as_posix()
+    (out_dir / "masks").mkdir(parents=True, exist_ok=True)
+
+    bad = _BadInput(on_bad_input)
+    voc = _VocPreparer(raw_dir, voc_root, out_dir, classes, min_box_size, bad)
+    with logging_redirect_tqdm():
+        splits = voc.run(index_masks(mask_root))
+        stimuli, mit_counts = _prepare_mit1003(raw_dir, stimuli_dir, fixmaps_dir, bad)
+
+    categories = [{"id": i + 1, "name": name, "supercategory": "object"} for i, name in enumerate(classes)]
+    for name, split in splits.items():
+        write_json(out_dir / f"{name}.json", _coco(split, name, categories, image_root))
+    write_json(out_dir / "mit1003.json", {"info": {"image_root": image_root}, "stimuli": stimuli})
+
+    summary = {
+        name: {
+            "images": len(split.images),
+            "objects": len(split.annotations),
+            "difficult_objects": sum(ann["difficult"] for ann in split.annotations),
+        }
+        for name, split in splits.items()
+    }
+    per_class = Counter(ann["category_id"] for split in splits.values() for ann in split.annotations)
+    summary["objects_per_class"] = {name: per_class[i + 1] for i, name in enumerate(classes)}
+    summary["masks"] = {"images": len(splits["test"].images), "merged": voc.counts["masks_merged"]}
+    summary["images_converted_to_rgb"] = voc.counts["converted"]
+    summary["mit1003"] = mit_counts
+    summary["skipped"] = dict(bad.counts)
+    logger.info(
+        "prepared %d train and %d test images, %d MIT1003 stimuli; skipped: %s",
+        len(splits["train"].images),
+        len(splits["test"].images),
+        mit_counts["stimuli"],
+        {reason: n for reason, n in bad.counts.items() if n} or "none",
+    )
+    return summary
+
+
+def _check_args(classes: Sequence[str], on_bad_input: str, min_box_size: int) -> list[str]:
+    if on_bad_input not in ON_BAD_INPUT:
+        choices = ", ".join(ON_BAD_INPUT)
+        raise ParamsError(f"prepare.on_bad_input: must be one of {choices}, got {on_bad_input!r}")
+    if isinstance(min_box_size, bool) or not isinstance(min_box_size, int) or min_box_size < 1:
+        raise ParamsError(f"prepare.min_box_size: must be an integer >= 1, got {min_box_size!r}")
+    classes = list(classes)
+    if not classes or len(set(classes)) != len(classes):
+        raise ParamsError(f"classes: must be a non-empty list of unique names, got {classes}")
+    return classes
+
+
+def find_anchor(raw_dir: Path, subdir: str, anchor: tuple[str, ...]) -> Path:
+    """The one folder under ``raw_dir/subdir`` whose path ends with ``anchor``; DataError otherwise."""
+    base = Path(raw_dir) / subdir
+    wanted = "/".join(anchor)
+    if not base.is_dir():
+        raise DataError(f"{raw_dir}: no {subdir}/ folder (expected {subdir}/**/{wanted})")
+    found = []
+    for dirpath, dirnames, _ in os.walk(base):
+        for name in sorted(dirnames):
+            candidate = Path(dirpath, name)
+            if name in IGNORED_DIRS:
+                dirnames.remove(name)
+            elif candidate.parts[-len(anchor) :] == anchor:
+                found.append(candidate)
+                dirnames.remove(name)  # nothing to find inside a match, and VOC's are large
+    if len(found) != 1:
+        what = "no" if not found else f"{len(found)} ({', '.join(str(p) for p in sorted(found))})"
+        raise DataError(f"{raw_dir}: found {what} {wanted} folders under {base}, expected exactly one")
+    return found[0]
+
+
+def _stems(folder: Path, suffix: str) -> set[str]:
+    """Stems of the files in ``folder`` with ``suffix``, from one directory listing."""
+    try:
+        with os.scandir(folder) as entries:
+            return {e.name[: -len(suffix)] for e in entries if e.name.endswith(suffix) and e.is_file()}
+    except FileNotFoundError:
+        raise DataError(f"{folder}: folder not found") from None
+
+
+class _VocPreparer:
+    """One pass over trainval: parse, decode, clip, pair masks by id, sort into the two splits."""
+
+    def __init__(
+        self,
+        raw_dir: Path,
+        voc_root: Path,
+        out_dir: Path,
+        classes: list[str],
+        min_box_size: int,
+        bad: _BadInput,
+    ) -> None:
+        self.raw_dir, self.voc_root, self.out_dir = raw_dir, voc_root, out_dir
+        self.category_ids = {name: i + 1 for i, name in enumerate(classes)}
+        self.min_box_size = min_box_size
+        self.bad = bad
+        self.counts: Counter[str] = Counter(masks_merged=0, converted=0)
+
+    def run(self, masks: dict[str, list[Path]]) -> dict[str, _Split]:
+        ids = read_image_set(self.voc_root / "ImageSets" / "Main" / "trainval.txt")
+        jpegs = _stems(self.voc_root / "JPEGImages", ".jpg")
+        xmls = _stems(self.voc_root / "Annotations", ".xml")
+        _check_numeric_ids(ids)
+        # Orphan masks first: a cheap check, so the error policy fails before the long loop.
+        listed = set(ids) & jpegs
+        for voc_id, paths in masks.items():
+            if voc_id not in listed:
+                for path in paths:
+                    message = f"{path}: mask has no image (id not in trainval.txt or no JPEG)"
+                    self.bad("mask_without_image", message)
+
+        splits = {"train": _Split(), "test": _Split()}
+        for voc_id in tqdm(ids, desc="VOC trainval", unit="img"):
+            if voc_id not in xmls:
+                message = f"{self._xml(voc_id)}: annotation listed in trainval.txt is missing"
+                self.bad("missing_annotation", message)
+            elif voc_id not in jpegs:
+                self.bad("missing_image", f"{self._jpeg(voc_id)}: image listed in trainval.txt is missing")
+            else:
+                self._image(voc_id, masks.get(voc_id, []), splits)
+        return splits
+
+    def _xml(self, voc_id: str) -> Path:
+        return self.voc_root / "Annotations" / f"{voc_id}.xml"
+
+    def _jpeg(self, voc_id: str) -> Path:
+        return self.voc_root / "JPEGImages" / f"{voc_id}.jpg"
+
+    def _image(self, voc_id: str, mask_paths: list[Path], splits: dict[str, _Split]) -> None:
+        xml_path, jpeg_path = self._xml(voc_id), self._jpeg(voc_id)
+        try:
+            annotation = parse_annotation(xml_path)
+        except DataError as exc:
+            self.bad("malformed_xml", str(exc))
+            return
+        try:
+            image = decode(jpeg_path)
+        except DataError as exc:
+            self.bad("unreadable_image", str(exc))
+            return
+        width, height = image.size
+        self.counts["converted"] += image.mode != "RGB"
+        if (annotation.width, annotation.height) != (width, height):
+            self.bad(
+                "xml_size_mismatch",
+                f"{xml_path}: declares {annotation.width}x{annotation.height} but {jpeg_path.name} is "
+                f"{width}x{height}; using the image's size",
+            )
+        entry = {
+            "id": numeric_id(voc_id),
+            "voc_id": voc_id,
+            "file_name": jpeg_path.relative_to(self.raw_dir).as_posix(),
+            "width": width,
+            "height": height,
+        }
+        if mask_paths:
+            mask = self._mask(mask_paths, jpeg_path, width, height)
+            if mask is None:
+                return
+            entry["human_mask"] = f"masks/{voc_id}.png"
+            write_mask(self.out_dir / entry["human_mask"], mask)
+        split = splits["test" if mask_paths else "train"]
+        split.images.append(entry)
+        split.annotations.extend(self._boxes(annotation, xml_path, entry["id"], width, height))
+
+    def _mask(self, paths: list[Path], jpeg_path: Path, width: int, height: int) -> np.ndarray | None:
+        """The merged mask of one image, or None if a mask file is unreadable or of another size."""
+        masks = []
+        for path in paths:
+            try:
+                mask = load_mask(path)
+            except DataError as exc:
+                self.bad("unreadable_mask", f"{exc}; dropping {jpeg_path.name} from both splits")
+                return None
+            if mask.shape != (height, width):
+                self.bad(
+                    "mask_size_mismatch",
+                    f"{path}: mask is {mask.shape[1]}x{mask.shape[0]} but {jpeg_path.name} is "
+                    f"{width}x{height}; dropping the image from both splits",
+                )
+                return None
+            masks.append(mask)
+        self.counts["masks_merged"] += len(masks) > 1
+        return merge_masks(masks)
+
+    def _boxes(
+        self, annotation: VocAnnotation, xml_path: Path, image_id: int, width: int, height: int
+    ) -> list[dict[str, Any]]:
+        """COCO annotations of one image: 0-based [x, y, w, h] clipped to the image (ids set later)."""
+        kept = []
+        for obj in annotation.objects:
+            if obj.name not in self.category_ids:
+                self.bad("unknown_class", f"{xml_path}: object class {obj.name!r} is not a prepared class")
+                continue
+            # VOC boxes are 1-based and inclusive: pixel columns xmin..xmax are xmin-1 .. xmax (exclusive).
+            box = (obj.xmin - 1, obj.ymin - 1, obj.xmax, obj.ymax)
+            x0, y0 = max(box[0], 0), max(box[1], 0)
+            x1, y1 = min(box[2], width), min(box[3], height)
+            if (x0, y0, x1, y1) != box:
+                self.bad(
+                    "boxes_clipped",
+                    f"{xml_path}: {obj.name} box ({obj.xmin}, {obj.ymin}, {obj.xmax}, {obj.ymax}) "
+                    f"reaches outside the {width}x{height} image; clipped",
+                )
+            w, h = x1 - x0, y1 - y0
+            if w < self.min_box_size or h < self.min_box_size:
+                self.bad.note(
+                    "boxes_dropped",
+                    f"{xml_path}: {obj.name} box is {max(w, 0)}x{max(h, 0)} after clipping, "
+                    f"under min_box_size={self.min_box_size}; dropped",
+                )
+                continue
+            kept.append(
+                {
+                    "image_id": image_id,
+                    "category_id": self.category_ids[obj.name],
+                    "bbox": [x0, y0, w, h],
+                    "area": w * h,
+                    "iscrowd": 0,
+                    "difficult": int(obj.difficult),
+                    "truncated": int(obj.truncated),
+                }
+            )
+        if annotation.objects and not kept:
+            self.bad.note("images_without_boxes", f"{xml_path}: no box left; kept as a negative image")
+        return kept
+
+
+def _check_numeric_ids(ids: list[str]) -> None:
+    """Two VOC ids with the same digits would collide as COCO ids: a layout error, never skipped."""
+    seen: dict[int, str] = {}
+    for voc_id in ids:
+        number = numeric_id(voc_id)
+        if number in seen:
+            raise DataError(f"image ids {seen[number]!r} and {voc_id!r} map to the same COCO id {number}")
+        seen[number] = voc_id
+
+
+def _coco(split: _Split, name: str, categories: list[dict], image_root: str) -> dict[str, Any]:
+    """A split as a COCO dict, images and annotations sorted by image id, annotation ids from 1."""
+    images = sorted(split.images, key=lambda image: image["id"])
+    # sorted() is stable, so objects keep their XML order within an image.
+    annotations = sorted(split.annotations, key=lambda ann: ann["image_id"])
+    for ann_id, ann in enumerate(annotations, start=1):
+        ann["id"] = ann_id
+    return {
+        "info": {"description": f"PASCAL VOC layout, {name} split", "split": name, "image_root": image_root},
+        "licenses": [],
+        "categories": categories,
+        "images": images,
+        "annotations": annotations,
+    }
+
+
+def _prepare_mit1003(
+    raw_dir: Path, stimuli_dir: Path, fixmaps_dir: Path, bad: _BadInput
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """Index MIT1003: each readable stimulus whose _fixMap and _fixPts match its size."""
+    entries, converted, fixations = [], 0, 0
+    for stimulus in tqdm(index_stimuli(stimuli_dir, fixmaps_dir), desc="MIT1003", unit="img"):
+        if stimulus.fixmap is None or stimulus.fixpts is None:
+            message = f"{stimulus.image}: no _fixMap.jpg or _fixPts.jpg in {fixmaps_dir}"
+            bad("mit1003_missing_fixations", message)
+            continue
+        try:
+            image = decode(stimulus.image)
+            fixmap = load_gray(stimulus.fixmap)
+            points = load_fixpts(stimulus.fixpts)
+        except DataError as exc:
+            bad("mit1003_unreadable", str(exc))
+            continue
+        width, height = image.size
+        if fixmap.size != (width, height) or points.shape != (height, width):
+            bad(
+                "mit1003_size_mismatch",
+                f"{stimulus.fixmap}: fixation map {fixmap.size[0]}x{fixmap.size[1]} or points "
+                f"{points.shape[1]}x{points.shape[0]} differ from the {width}x{height} stimulus",
+            )
+            continue
+        n_fixations = int(points.sum())
+        if n_fixations == 0:
+            bad("mit1003_no_fixations", f"{stimulus.fixpts}: no pixel above {FIXPTS_THRESHOLD}")
+            continue
+        converted += image.mode != "RGB"
+        fixations += n_fixations
+        entries.append(
+            {
+                "id": stimulus.stem,
+                "file_name": stimulus.image.relative_to(raw_dir).as_posix(),
+                "fixmap": stimulus.fixmap.relative_to(raw_dir).as_posix(),
+                "fixpts": stimulus.fixpts.relative_to(raw_dir).as_posix(),
+                "width": width,
+                "height": height,
+                "n_fixations": n_fixations,
+            }
+        )
+    counts = {"stimuli": len(entries), "fixations": fixations, "converted_to_rgb": converted}
+    return entries, counts

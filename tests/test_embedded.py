@@ -1,0 +1,245 @@
+"""The embedded generator writes the real datasets' layouts, deterministically, with sound annotations."""
+
+from __future__ import annotations
+
+import colorsys
+import hashlib
+import re
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from human_saliency.params import EmbeddedParams
+from human_saliency.sources.embedded import (
+    FIXPTS_RANGE,
+    MASK_ROOT,
+    MIT_FIXATIONS,
+    MIT_STIMULI,
+    VOC_ROOT,
+    _object_colour,
+    generate,
+)
+
+CFG = EmbeddedParams(seed=7, n_images=20, test_fraction=0.3, n_mit_images=4, min_size=64, max_size=96)
+SPLITS = ("trainval", "train", "val")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, dict[str, int]]]:
+    """The small config generated twice as is, and once with the spurious distractor on."""
+    out = {}
+    for name, cfg in (("a", CFG), ("b", CFG), ("spurious", CFG.model_copy(update={"spurious": True}))):
+        root = tmp_path_factory.mktemp(name)
+        out[name] = (root, generate(root, cfg))
+    return out
+
+
+@pytest.fixture(scope="module")
+def root(runs: dict[str, tuple[Path, dict[str, int]]]) -> Path:
+    return runs["a"][0]
+
+
+def _hashes(root: Path) -> dict[str, str]:
+    return {
+        str(path.relative_to(root)): hashlib.sha256(path.read_bytes()).hexdigest()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+def _objects(root: Path, image_id: str) -> list[dict[str, object]]:
+    tree = ET.parse(root / VOC_ROOT / "Annotations" / f"{image_id}.xml").getroot()
+    return [
+        {
+            "name": node.findtext("name"),
+            "difficult": node.findtext("difficult") == "1",
+            "truncated": node.findtext("truncated") == "1",
+            "box": tuple(int(node.findtext(f"bndbox/{key}")) for key in ("xmin", "ymin", "xmax", "ymax")),
+        }
+        for node in tree.iterfind("object")
+    ]
+
+
+def _mask_ids(root: Path) -> dict[str, list[str]]:
+    """Class folders per image id that has masks."""
+    index: dict[str, list[str]] = {}
+    for path in sorted((root / MASK_ROOT).glob("*/*.jpg")):
+        index.setdefault(path.stem, []).append(path.parent.name)
+    return index
+
+
+def _ids(n: int) -> list[str]:
+    return [f"2100_{i:06d}" for i in range(1, n + 1)]
+
+
+def test_same_params_give_byte_identical_files(runs):
+    assert _hashes(runs["a"][0]) == _hashes(runs["b"][0])
+    assert runs["a"][1] == runs["b"][1]
+
+
+def test_layout_is_the_real_datasets_layout(root, runs):
+    ids = _ids(CFG.n_images)
+    voc = root / VOC_ROOT
+    assert sorted(p.name for p in (voc / "JPEGImages").iterdir()) == [f"{i}.jpg" for i in ids]
+    assert sorted(p.name for p in (voc / "Annotations").iterdir()) == [f"{i}.xml" for i in ids]
+    expected_sets = {f"{s}.txt" for s in SPLITS} | {f"{c}_{s}.txt" for c in CFG.classes for s in SPLITS}
+    assert {p.name for p in (voc / "ImageSets" / "Main").iterdir()} == expected_sets
+    assert (voc / "ImageSets/Main/trainval.txt").read_text().split() == ids
+    train = (voc / "ImageSets/Main/train.txt").read_text().split()
+    val = (voc / "ImageSets/Main/val.txt").read_text().split()
+    assert sorted(train + val) == ids
+    assert {p.name for p in (root / MASK_ROOT).iterdir()} == set(CFG.classes)
+    stems = [f"synth_{j:04d}" for j in range(1, CFG.n_mit_images + 1)]
+    assert sorted(p.name for p in (root / MIT_STIMULI).iterdir()) == [f"{s}.jpeg" for s in stems]
+    assert sorted(p.name for p in (root / MIT_FIXATIONS).iterdir()) == sorted(
+        [f"{s}_fixMap.jpg" for s in stems] + [f"{s}_fixPts.jpg" for s in stems]
+    )
+    assert {p.relative_to(root).parts[0] for p in root.iterdir()} == {"voc", "human_masks", "mit1003"}
+    assert all(re.fullmatch(r"2100_\d{6}", i) for i in ids)  # VOC-like, never a real VOC year
+
+
+def test_counts_match_the_files(root, runs):
+    counts = runs["a"][1]
+    masks = _mask_ids(root)
+    n_objects = sum(len(_objects(root, i)) for i in _ids(CFG.n_images))
+    assert counts == {
+        "images": CFG.n_images,
+        "objects": n_objects,
+        "masks": sum(len(v) for v in masks.values()),
+        "mit_stimuli": CFG.n_mit_images,
+        "test_images": round(CFG.test_fraction * CFG.n_images),
+        "train_images": CFG.n_images - round(CFG.test_fraction * CFG.n_images),
+    }
+    assert len(masks) == counts["test_images"]  # the split rule: test = the images with masks
+
+
+def test_annotations_are_voc_xml_with_boxes_inside_the_image(root):
+    for image_id in _ids(CFG.n_images):
+        tree = ET.parse(root / VOC_ROOT / "Annotations" / f"{image_id}.xml").getroot()
+        assert tree.tag == "annotation"
+        assert tree.findtext("folder") == "VOC2012"
+        assert tree.findtext("filename") == f"{image_id}.jpg"
+        assert tree.find("source/database") is not None
+        assert tree.findtext("segmented") == "0"
+        with Image.open(root / VOC_ROOT / "JPEGImages" / f"{image_id}.jpg") as image:
+            assert image.mode == "RGB"
+            width, height = image.size
+        assert (int(tree.findtext("size/width")), int(tree.findtext("size/height"))) == (width, height)
+        assert tree.findtext("size/depth") == "3"
+        assert CFG.min_size <= min(width, height) and max(width, height) <= CFG.max_size
+        objects = tree.findall("object")
+        assert 1 <= len(objects) <= CFG.max_objects
+        for node in objects:
+            assert node.findtext("name") in CFG.classes
+            assert node.findtext("pose") == "Unspecified"
+            assert node.findtext("truncated") in ("0", "1") and node.findtext("difficult") in ("0", "1")
+            xmin, ymin, xmax, ymax = (int(node.findtext(f"bndbox/{k}")) for k in ("xmin", "ymin", "xmax", "ymax"))
+            assert 1 <= xmin <= xmax <= width and 1 <= ymin <= ymax <= height
+
+
+def test_difficult_and_truncated_flags_mark_a_minority_and_truncated_boxes_touch_the_border(tmp_path):
+    cfg = EmbeddedParams(seed=3, n_images=120, n_mit_images=2, min_size=48, max_size=64)
+    generate(tmp_path, cfg)
+    objects, touching = [], []
+    for image_id in _ids(cfg.n_images):
+        size = ET.parse(tmp_path / VOC_ROOT / "Annotations" / f"{image_id}.xml").getroot().find("size")
+        width, height = int(size.findtext("width")), int(size.findtext("height"))
+        for obj in _objects(tmp_path, image_id):
+            xmin, ymin, xmax, ymax = obj["box"]
+            objects.append(obj)
+            touching.append(xmin == 1 or ymin == 1 or xmax == width or ymax == height)
+    difficult = np.mean([o["difficult"] for o in objects])
+    truncated = np.array([o["truncated"] for o in objects])
+    assert 0.02 < difficult < 0.3
+    assert 0.02 < truncated.mean() < 0.3
+    assert np.array(touching)[truncated].all()
+
+
+def test_masks_are_soft_grayscale_at_image_size_and_high_on_their_class(root):
+    for image_id, classes in _mask_ids(root).items():
+        with Image.open(root / VOC_ROOT / "JPEGImages" / f"{image_id}.jpg") as image:
+            size = image.size
+        objects = _objects(root, image_id)
+        assert sorted(classes) == sorted({o["name"] for o in objects})
+        for name in classes:
+            with Image.open(root / MASK_ROOT / name / f"{image_id}.jpg") as mask_file:
+                assert mask_file.mode == "L" and mask_file.size == size
+                mask = np.asarray(mask_file, dtype=np.float32) / 255
+            assert mask.max() > 0.6
+            assert ((mask > 0.05) & (mask < 0.95)).mean() > 0.01  # soft edges, not a binary mask
+            # The mask's mass lies inside this class's boxes (grown by a few pixels of blur).
+            inside = np.zeros_like(mask, dtype=bool)
+            for obj in objects:
+                if obj["name"] == name:
+                    xmin, ymin, xmax, ymax = obj["box"]
+                    inside[max(ymin - 6, 0) : ymax + 5, max(xmin - 6, 0) : xmax + 5] = True
+            assert mask[inside].sum() > 0.95 * mask.sum()
+
+
+def test_image_with_two_classes_has_a_mask_in_each_class_folder(root):
+    masks = _mask_ids(root)
+    two_class = [i for i in masks if len({o["name"] for o in _objects(root, i)}) >= 2]
+    assert two_class, "the small config should contain a test image with two classes"
+    for image_id in two_class:
+        for name in {o["name"] for o in _objects(root, image_id)}:
+            assert (root / MASK_ROOT / name / f"{image_id}.jpg").is_file()
+
+
+def test_class_image_sets_use_the_devkit_format_and_agree_with_the_xml(root):
+    main = root / VOC_ROOT / "ImageSets" / "Main"
+    for name in CFG.classes:
+        lines = (main / f"{name}_trainval.txt").read_text().splitlines()
+        assert [line.split()[0] for line in lines] == _ids(CFG.n_images)
+        for line in lines:
+            image_id, flag = line.split()
+            assert line == f"{image_id} {int(flag):2d}"
+            present = [o for o in _objects(root, image_id) if o["name"] == name]
+            expected = -1 if not present else (1 if any(not o["difficult"] for o in present) else 0)
+            assert int(flag) == expected
+
+
+def test_spurious_distractor_only_in_training_images(runs):
+    plain, spurious = runs["a"][0], runs["spurious"][0]
+    before, after = _hashes(plain), _hashes(spurious)
+    assert before.keys() == after.keys()
+    changed = {path for path in before if before[path] != after[path]}
+    test_ids = set(_mask_ids(plain))
+    changed_ids = {Path(path).stem for path in changed}
+    # Only training JPEGs change: annotations, masks, test images and MIT stimuli stay identical.
+    assert all(Path(path).parent.name == "JPEGImages" for path in changed)
+    assert changed_ids and not changed_ids & test_ids
+    assert len(changed_ids) == runs["a"][1]["train_images"]
+    for image_id in sorted(changed_ids):
+        a = np.asarray(Image.open(plain / VOC_ROOT / "JPEGImages" / f"{image_id}.jpg"), dtype=np.int16)
+        b = np.asarray(Image.open(spurious / VOC_ROOT / "JPEGImages" / f"{image_id}.jpg"), dtype=np.int16)
+        ys, xs = np.nonzero(np.abs(a - b).max(axis=2) > 60)
+        cy, cx = ys.mean() + 1, xs.mean() + 1  # patch centre in VOC's 1-based pixels
+        for obj in _objects(plain, image_id):
+            xmin, ymin, xmax, ymax = obj["box"]
+            assert not (xmin <= cx <= xmax and ymin <= cy <= ymax), f"{image_id}: distractor on an object"
+
+
+def test_fixation_points_lie_where_the_fixation_density_is_high(root):
+    for stimulus in sorted((root / MIT_STIMULI).glob("*.jpeg")):
+        with Image.open(stimulus) as image:
+            size = image.size
+        with Image.open(root / MIT_FIXATIONS / f"{stimulus.stem}_fixMap.jpg") as fixmap_file:
+            assert fixmap_file.mode == "L" and fixmap_file.size == size
+            fixmap = np.asarray(fixmap_file, dtype=np.float32)
+        with Image.open(root / MIT_FIXATIONS / f"{stimulus.stem}_fixPts.jpg") as fixpts_file:
+            assert fixpts_file.mode == "L" and fixpts_file.size == size
+            points = np.asarray(fixpts_file) > 127  # readers threshold: JPEG smears single pixels
+        assert fixmap.max() >= 250
+        assert FIXPTS_RANGE[0] - 10 <= points.sum() <= FIXPTS_RANGE[1]  # a few picks may coincide
+        assert fixmap[points].mean() > 2 * fixmap.mean()
+
+
+def test_classes_beyond_the_shapes_get_disjoint_hue_families():
+    rng = np.random.default_rng(0)
+    hues = {label: [colorsys.rgb_to_hsv(*(_object_colour(rng, label, 12) / 255))[0] for _ in range(50)]
+            for label in (0, 10)}  # fmt: skip
+    # Classes 0 and 10 share a shape (10 shapes), so their colours must not overlap.
+    assert max(hues[0]) < min(hues[10])

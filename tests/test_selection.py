@@ -1,0 +1,73 @@
+"""Tests for human_saliency.experiment.selection: the direction of each criterion and its threshold edges."""
+
+import numpy as np
+import pytest
+
+from human_saliency.experiment.selection import CRITERIA, score, select, select_many
+
+
+def _top10(indices: range) -> np.ndarray:
+    """A 10×10 map with ones at the given flat indices: its top-10% region is exactly those pixels."""
+    flat = np.zeros(100)
+    flat[list(indices)] = 1.0
+    return flat.reshape(10, 10)
+
+
+def test_criteria_table_states_the_direction_of_disagreement():
+    assert CRITERIA["iou"].op == "<="
+    assert CRITERIA["mae"].op == ">="
+
+
+@pytest.mark.parametrize("criterion", ["iou", "mae"])
+def test_identical_maps_are_not_selected(criterion):
+    # iou: IoU 1 > 0.1; mae: MAE 0 < 0.1 -> the detector agrees with the fixations, nothing to augment
+    m = _top10(range(10))
+    assert not select(m, m.copy(), criterion=criterion, threshold=0.1)
+
+
+@pytest.mark.parametrize("criterion", ["iou", "mae"])
+def test_disjoint_maps_are_selected(criterion):
+    # iou: top regions 0..9 and 90..99 do not overlap -> 0 <= 0.1; mae: 20 of 100 pixels differ by 1 -> 0.2 >= 0.1
+    assert select(_top10(range(10)), _top10(range(90, 100)), criterion=criterion, threshold=0.1)
+
+
+def test_iou_threshold_is_inclusive():
+    # top regions 0..9 and 5..14: intersection 5, union 15 -> IoU exactly 1/3
+    a, b = _top10(range(10)), _top10(range(5, 15))
+    assert score(a, b, criterion="iou") == 1 / 3
+    assert select(a, b, criterion="iou", threshold=1 / 3)  # <= : equal is selected
+    assert not select(a, b, criterion="iou", threshold=0.33)
+
+
+def test_mae_threshold_is_inclusive():
+    a, b = np.zeros((4, 4)), np.full((4, 4), 0.25)  # MAE exactly 0.25
+    assert select(a, b, criterion="mae", threshold=0.25)  # >= : equal is selected
+    assert not select(a, b, criterion="mae", threshold=0.2500001)
+
+
+def test_mae_rule_selects_dissimilar_maps_not_similar_ones():
+    # Regression: the write-up's literal "erase if MAE < 0.1" would pick the maps that already agree.
+    base = _top10(range(10))
+    similar = base * 0.95  # MAE 0.005
+    different = 1.0 - base  # MAE 1.0
+    assert not select(base, similar, criterion="mae", threshold=0.1)
+    assert select(base, different, criterion="mae", threshold=0.1)
+
+
+def test_select_many_matches_select_and_returns_scores():
+    dets = [_top10(range(10)), _top10(range(10)), _top10(range(10))]
+    fixs = [_top10(range(10)), _top10(range(5, 15)), _top10(range(90, 100))]
+    selected, scores = select_many(dets, fixs, criterion="iou", threshold=0.5)
+    np.testing.assert_allclose(scores, [1.0, 1 / 3, 0.0])
+    assert selected.tolist() == [False, True, True]
+    assert selected.tolist() == [select(d, f, criterion="iou", threshold=0.5) for d, f in zip(dets, fixs, strict=False)]
+
+
+def test_select_many_rejects_unpaired_inputs():
+    with pytest.raises(ValueError, match="2 detector maps but 1 fixation maps"):
+        select_many([np.zeros((2, 2))] * 2, [np.zeros((2, 2))], criterion="mae", threshold=0.1)
+
+
+def test_unknown_criterion_lists_the_known_ones():
+    with pytest.raises(ValueError, match="known: iou, mae"):
+        select(np.zeros((2, 2)), np.zeros((2, 2)), criterion="cc", threshold=0.1)
