@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 
 from human_saliency.cli import run_stage
+from human_saliency.experiment.arms import ARMS
 from human_saliency.experiment.augment import original_set, policy_set, selection_table, selective_set
 from human_saliency.experiment.selection import CRITERIA
 from human_saliency.io.files import write_json
@@ -20,14 +21,13 @@ from human_saliency.prepared.splits import PreparedSplit
 from human_saliency.runtime import distributed
 from human_saliency.runtime.device import resolve_device
 
-ARMS = ("original", "erasing", "inpainting", "nontrivial")
 log = logging.getLogger("augment")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
-    parser.add_argument("--arm", choices=ARMS, required=True)
+    parser.add_argument("--arm", choices=list(ARMS), required=True)
     parser.add_argument("--prepared", type=Path, required=True, help="prepared data folder")
     parser.add_argument("--base-saliency", type=Path, help="base detector's maps on the train split (selective arms)")
     parser.add_argument("--fixations", type=Path, help="predicted fixation maps folder (selective arms)")

@@ -7,16 +7,13 @@ are the bytes one process writes.
 from __future__ import annotations
 
 import argparse
-import zlib
 from pathlib import Path
-
-import torch
 
 from human_saliency.cli import run_stage
 from human_saliency.io.files import write_json
 from human_saliency.io.mapstore import MapWriter
 from human_saliency.maps.detectors import build_detector
-from human_saliency.maps.saliency import compute_saliency
+from human_saliency.maps.saliency import compute_saliency, write_random_init_maps
 from human_saliency.params import load_params
 from human_saliency.prepared.loaders import split_images, stimuli_images
 from human_saliency.prepared.splits import PreparedSplit
@@ -37,14 +34,12 @@ def main() -> None:
     study, runtime = params.study, params.runtime
     device = distributed.launch(runtime.nproc, resolve_device(runtime.device))
     test = PreparedSplit.load(args.prepared / "test.json")
-    # Random init is part of the result: seed it, per detector, so that detectors sharing a backbone
-    # architecture (Faster and Mask R-CNN) do not share its random weights.
-    torch.manual_seed(study.seed + zlib.crc32(args.detector.encode()))
     with distributed.main_first():  # one process downloads the weights
         detector = build_detector(
             args.detector,
             weights=study.weights,
             num_classes=len(test.category_names),
+            seed=study.seed,
             cache_dir=Path(runtime.weights_cache),
             min_size=study.detector_min_size,
             score_threshold=study.score_threshold,
@@ -72,25 +67,18 @@ def main() -> None:
             if name == "test" and distributed.is_main():
                 write_json(tmp / "detections.json", detections)
         if study.weights != "random":
-            # The model-randomisation check (Adebayo et al. 2018): the same architecture at random init.
-            torch.manual_seed(study.seed + zlib.crc32(args.detector.encode()))
-            with (
-                build_detector(
+            with distributed.on_main(MapWriter, tmp / "test_random.zip") as writer:
+                write_random_init_maps(
                     args.detector,
-                    weights="random",
-                    num_classes=len(test.category_names),
-                    min_size=study.detector_min_size,
-                ).to(device) as random_init,
-                distributed.on_main(MapWriter, tmp / "test_random.zip") as writer,
-            ):
-                compute_saliency(
-                    random_init,
                     sets["test"],
                     writer,
+                    num_classes=len(test.category_names),
+                    seed=study.seed,
                     size=study.size,
+                    min_size=study.detector_min_size,
                     batch_size=study.batch_size,
                     num_workers=runtime.num_workers,
-                    with_detections=False,
+                    device=device,
                 )
         if distributed.is_main():
             write_json(tmp / "info.json", info)

@@ -15,7 +15,7 @@ from human_saliency.prepared.stimuli import PreparedStimuli
 from human_saliency.scoring import metrics as M
 from human_saliency.scoring.detection_ap import evaluate_detections
 from human_saliency.scoring.figures import write_overlays
-from human_saliency.scoring.score import score_detector, score_maps, summarize_scores
+from human_saliency.scoring.score import score_detector, score_maps, study_metrics_path, summarize_scores
 
 
 def main() -> None:
@@ -76,9 +76,9 @@ def main() -> None:
     if ("voc", "randomisation") in summaries:
         summaries[("voc", "human_masks")]["randomisation_cc"] = summaries.pop(("voc", "randomisation"))["cc"]
     for (dataset, reference), summary in summaries.items():
-        write_json(args.metrics / dataset / reference / f"{args.detector}.json", summary)
+        write_json(study_metrics_path(args.metrics, dataset, reference, args.detector), summary)
     detection = evaluate_detections(test.data, read_json(args.saliency / "detections.json"))
-    write_json(args.metrics / "voc" / "detection" / f"{args.detector}.json", detection)
+    write_json(study_metrics_path(args.metrics, "voc", "detection", args.detector), detection)
 
 
 if __name__ == "__main__":

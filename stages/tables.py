@@ -6,11 +6,10 @@ import argparse
 from pathlib import Path
 
 from human_saliency.cli import run_stage
+from human_saliency.experiment.arms import ARMS, AUGMENTED, CONTROL
 from human_saliency.io.files import read_json, write_text
 from human_saliency.params import load_params
 from human_saliency.scoring.tables import STUDY_TABLES, load_rows, render_experiment_table, render_table
-
-VARIANTS = ("original", "erasing", "inpainting", "nontrivial")
 
 
 def main() -> None:
@@ -40,8 +39,8 @@ def main() -> None:
         sections.append(render_table(spec, load_rows(args.metrics, spec, detectors), labels))
 
     train = params.train
-    results = {v: read_json(args.experiment / f"{v}.json") for v in VARIANTS}
-    changed = {v: read_json(args.augment / f"{v}.json")["changed"] for v in VARIANTS if v != "original"}
+    results = {arm: read_json(args.experiment / f"{arm}.json") for arm in ARMS}
+    changed = {arm: read_json(args.augment / f"{arm}.json")["changed"] for arm in AUGMENTED}
     setup = (
         f"{train.detector} ({'COCO-pretrained, fine-tuned' if train.init == 'coco' else 'trained from scratch'}), "
         f"{train.epochs} epochs, SGD lr {train.lr}, batch {train.batch_size}, seed {train.seed}; selection: "
@@ -58,6 +57,8 @@ def main() -> None:
                 results,
                 changed,
                 reference=reference,
+                labels=ARMS,
+                control=CONTROL,
                 caption=setup,
             )
         )

@@ -1,10 +1,22 @@
-"""Shared test fixtures."""
+"""Shared test fixtures and builders."""
+
+from pathlib import Path
 
 import pytest
 import torch
 from threadpoolctl import threadpool_limits
 
+from human_saliency.params import EmbeddedParams, load_params
+
 from httpserver import http_server  # noqa: F401  (the loopback file server fixture)
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def embedded_params(**changes) -> EmbeddedParams:
+    """The default profile's ``data.embedded`` section with ``changes``, validated like a params file."""
+    section = load_params(ROOT / "params.yaml").data.embedded.model_dump()
+    return EmbeddedParams.model_validate({**section, **changes})
 
 
 @pytest.fixture(scope="module")

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from human_saliency.errors import DataError, DownloadError, ParamsError
+from human_saliency.errors import DataError, DownloadError
 from human_saliency.io.weights import WeightFile
 from human_saliency.maps.cam import eigencam
 from human_saliency.maps.detectors import DETECTORS, build_detector, detr, labels
@@ -96,25 +96,27 @@ def test_yolo_cam_layer_is_the_second_to_last_module():
 
 
 def test_unknown_detector_lists_the_known_ones():
-    with pytest.raises(ParamsError, match="known detectors: yolov5, fasterrcnn_r50"):
+    with pytest.raises(ValueError, match="known detectors: yolov5, fasterrcnn_r50"):
         build_detector("yolov8", weights="random", num_classes=K)
 
 
 def test_coco_weights_need_voc_classes(tmp_path):
-    with pytest.raises(ParamsError, match="num_classes is 5"):
+    with pytest.raises(ValueError, match="num_classes is 5"):
         build_detector("fasterrcnn_r50", weights="coco", num_classes=5, cache_dir=tmp_path)
     assert not any(tmp_path.iterdir())  # nothing fetched
 
 
 def test_unknown_weights_value_is_a_clear_error(tmp_path):
-    with pytest.raises(ParamsError, match="not 'coco', 'random' or an existing checkpoint"):
+    with pytest.raises(DataError, match="cocoo: model file not found"):
         build_detector("fasterrcnn_r50", weights=str(tmp_path / "cocoo"), num_classes=K)
 
 
 def test_coco_to_voc_table_covers_voc_in_order():
-    assert list(labels.VOC_CLASSES) == VOC
-    for _, coco_name, coco_id in labels.VOC_COCO:  # the ids are torchvision's (and DETR's) 91-index ids
-        assert COCO_CATEGORIES[coco_id] == coco_name
+    assert list(labels.COCO_NAME_TO_VOC_ID.values()) == list(range(1, 21))
+    assert set(labels.COCO_NAME_TO_VOC_ID) <= set(COCO_CATEGORIES)  # every VOC class has its COCO name
+    assert (
+        COCO_CATEGORIES.index("airplane") == 5 and labels.COCO_NAME_TO_VOC_ID["airplane"] == VOC.index("aeroplane") + 1
+    )
     mapped = labels.coco_label_map(COCO_CATEGORIES, source="torchvision")
     assert sorted(mapped[mapped > 0].tolist()) == list(range(1, 21))
     assert mapped[COCO_CATEGORIES.index("truck")] == 0  # unmapped COCO classes are dropped

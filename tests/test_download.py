@@ -8,9 +8,10 @@ import os
 
 import pytest
 
-from httpserver import FileServer
 from human_saliency.errors import DownloadError
 from human_saliency.io.download import fetch, md5sum
+
+from httpserver import FileServer
 
 DATA = os.urandom(300_000)  # several 1 MiB-chunk-free reads' worth; odd length on purpose
 MD5 = hashlib.md5(DATA).hexdigest()

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from human_saliency.params import EmbeddedParams
 from human_saliency.sources.embedded import (
     FIXPTS_RANGE,
     MASK_ROOT,
@@ -23,7 +22,9 @@ from human_saliency.sources.embedded import (
     generate,
 )
 
-CFG = EmbeddedParams(seed=7, n_images=20, test_fraction=0.3, n_mit_images=4, min_size=64, max_size=96)
+from conftest import embedded_params
+
+CFG = embedded_params(seed=7, n_images=20, test_fraction=0.3, n_mit_images=4, min_size=64, max_size=96)
 SPLITS = ("trainval", "train", "val")
 
 
@@ -141,7 +142,7 @@ def test_annotations_are_voc_xml_with_boxes_inside_the_image(root):
 
 
 def test_difficult_and_truncated_flags_mark_a_minority_and_truncated_boxes_touch_the_border(tmp_path):
-    cfg = EmbeddedParams(seed=3, n_images=120, n_mit_images=2, min_size=48, max_size=64)
+    cfg = embedded_params(seed=3, n_images=120, n_mit_images=2, min_size=48, max_size=64)
     generate(tmp_path, cfg)
     objects, touching = [], []
     for image_id in _ids(cfg.n_images):

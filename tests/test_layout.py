@@ -169,3 +169,21 @@ def test_imports_flow_one_way_between_layers():
         if layer_of(target) > layer_of(module_name(path))
     ]
     assert not upward, "imports against the layer order " + " < ".join(LAYERS) + ":\n" + "\n".join(upward)
+
+
+def test_dvc_matrices_list_the_arms_of_the_experiment():
+    from human_saliency.experiment.arms import ARMS, AUGMENTED
+
+    for name in ("train", "evaluate"):
+        assert stages()[name]["matrix"]["arm"] == list(ARMS), name
+    assert stages()["augment"]["matrix"]["arm"] == list(AUGMENTED)
+
+
+def test_score_declares_each_metrics_file_where_the_tables_read_it():
+    from human_saliency.scoring.score import study_metrics_path
+    from human_saliency.scoring.tables import STUDY_TABLES
+
+    declared = [next(iter(entry)) for entry in stages()["score"]["metrics"]]
+    for spec in STUDY_TABLES:
+        path = study_metrics_path(Path("metrics/study"), spec.dataset, spec.reference, "${item.detector}")
+        assert path.as_posix() in declared, f"{spec.title}: reads {path}, which dvc.yaml does not declare"

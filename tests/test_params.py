@@ -52,6 +52,14 @@ def raw():
         (("prepare", "on_bad_input"), "ignore", "prepare.on_bad_input: Input should be 'skip' or 'error'"),
         (("data", "embedded", "min_size"), 250, "data.embedded: min_size (250) must not exceed max_size (192)"),
         (("data", "remote", "voc2012", "md5"), "xyz", "data.remote.voc2012.md5: String should match pattern"),
+        (("train", "detector"), "retinanet_r50", "train.detector: 'retinanet_r50' cannot be trained here; trainable:"),
+        (("study", "detectors"), ["yolov9"], "study.detectors: unknown ['yolov9']; known: yolov5,"),
+        (("fixations", "predictor"), "gbvs", "fixations.predictor: unknown 'gbvs'; known: deepgaze_iie,"),
+        (("aug", "criterion"), "cc", "aug.criterion: unknown 'cc'; known: iou, mae"),
+        (("inpaint", "method"), "lama", "inpaint.method: unknown 'lama'; known:"),
+        (("study", "weights"), "coco", "study.weights: 'coco' weights predict VOC's 20 classes, but data.source"),
+        (("train", "init"), "coco", "train.init: 'coco' weights predict VOC's 20 classes"),
+        (("aug", "base"), "coco", "aug.base: 'coco' weights predict VOC's 20 classes"),
     ],
 )
 def test_bad_value_names_its_key(raw, path, value, expected):
@@ -66,6 +74,13 @@ def test_bad_value_names_its_key(raw, path, value, expected):
     assert message.startswith("params.yaml: ")
     assert expected in message
     assert "\n" not in message
+
+
+def test_a_key_has_no_silent_default(raw):
+    """Every key must be set in the profile: a schema default could differ from what a profile means."""
+    del raw["train"]["lr"]
+    with pytest.raises(ParamsError, match=r"train\.lr: required key is missing"):
+        parse_params(raw)
 
 
 def test_missing_section_is_named(raw):

@@ -1,10 +1,16 @@
 """Tests for human_saliency.experiment.policy: boxes move with the pixels, the whitelist, determinism per seed."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
 
-from human_saliency.experiment.policy import ALLOWED, DEFAULT_POLICY, apply_policy, build_policy
+from human_saliency.experiment.policy import ALLOWED, apply_policy, build_policy
+from human_saliency.params import load_params
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_POLICY = load_params(ROOT / "params.yaml").aug.policy  # the embedded profile's policy
 
 
 @pytest.fixture

@@ -10,10 +10,11 @@ from pathlib import Path
 
 from PIL import Image
 
-from httpserver import FileServer
 from human_saliency.io.files import read_json
 from human_saliency.params import RemoteParams, SourceSpec
 from human_saliency.sources.remote import fetch_sources
+
+from httpserver import FileServer
 
 VOC_ID = "2008_000251"
 STEM = "i05june05_static_street_boston_p1010764"
@@ -53,7 +54,7 @@ def _zip(members: dict[str, bytes]) -> bytes:
 def _spec(server: FileServer, filename: str, data: bytes, dest: str, *, pin: bool) -> SourceSpec:
     url = server.add(filename, data)
     if not pin:
-        return SourceSpec(url=url, filename=filename, dest=dest)
+        return SourceSpec(url=url, filename=filename, size=None, md5=None, dest=dest)
     md5 = hashlib.md5(data).hexdigest()
     return SourceSpec(url=url, filename=filename, size=len(data), md5=md5, dest=dest)
 
@@ -133,6 +134,8 @@ def test_second_run_uses_the_cache_and_makes_no_request(http_server: FileServer,
     spec = _spec(http_server, "ALLSTIMULI.zip", data, "mit1003", pin=True)
     remote = RemoteParams(
         cache_dir=str(tmp_path / "cache"),
+        timeout_s=5.0,
+        retries=1,
         voc2012=spec,
         human_masks=spec,
         mit1003_stimuli=spec,

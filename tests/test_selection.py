@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from human_saliency.experiment.selection import CRITERIA, score, select, select_many
+from human_saliency.experiment.selection import CRITERIA, score, select
 
 
 def _top10(indices: range) -> np.ndarray:
@@ -54,18 +54,17 @@ def test_mae_rule_selects_dissimilar_maps_not_similar_ones():
     assert select(base, different, criterion="mae", threshold=0.1)
 
 
-def test_select_many_matches_select_and_returns_scores():
-    dets = [_top10(range(10)), _top10(range(10)), _top10(range(10))]
-    fixs = [_top10(range(10)), _top10(range(5, 15)), _top10(range(90, 100))]
-    selected, scores = select_many(dets, fixs, criterion="iou", threshold=0.5)
-    np.testing.assert_allclose(scores, [1.0, 1 / 3, 0.0])
-    assert selected.tolist() == [False, True, True]
-    assert selected.tolist() == [select(d, f, criterion="iou", threshold=0.5) for d, f in zip(dets, fixs, strict=False)]
+def test_selection_table_applies_the_same_rule_as_select(tmp_path):
+    """The stage's per-image table and ``select`` decide alike (one comparison, used by both)."""
+    from human_saliency.experiment.augment import selection_table
 
-
-def test_select_many_rejects_unpaired_inputs():
-    with pytest.raises(ValueError, match="2 detector maps but 1 fixation maps"):
-        select_many([np.zeros((2, 2))] * 2, [np.zeros((2, 2))], criterion="mae", threshold=0.1)
+    dets = {"a": _top10(range(10)), "b": _top10(range(10)), "c": _top10(range(10))}
+    fixs = {"a": _top10(range(10)), "b": _top10(range(5, 15)), "c": _top10(range(90, 100))}
+    split = type("Split", (), {"images": [{"voc_id": key} for key in dets]})()
+    table = selection_table(split, dets, fixs, criterion="iou", threshold=1 / 3)
+    np.testing.assert_allclose(table["score"], [1.0, 1 / 3, 0.0])
+    assert table["selected"].tolist() == [False, True, True]
+    assert table["selected"].tolist() == [select(dets[k], fixs[k], criterion="iou", threshold=1 / 3) for k in dets]
 
 
 def test_unknown_criterion_lists_the_known_ones():

@@ -10,7 +10,7 @@ import torch
 from PIL import Image, ImageDraw
 from torchvision.ops import FrozenBatchNorm2d
 
-from human_saliency.errors import HumanSaliencyError, ParamsError
+from human_saliency.errors import HumanSaliencyError
 from human_saliency.experiment import train
 from human_saliency.experiment.training_data import DetectionDataset, collate_fn
 from human_saliency.io.files import write_json
@@ -117,13 +117,6 @@ def test_coco_init_replaces_the_head_and_freezes_the_early_backbone(tmp_path, mo
         got = det.model(list(images))[0]
     assert len(expected["scores"]) > 0
     assert all(torch.allclose(got[k], expected[k], atol=1e-4) for k in ("boxes", "scores"))
-
-
-def test_untrainable_detector_or_init_is_a_params_error():
-    with pytest.raises(ParamsError, match="trainable: fasterrcnn_r50, fasterrcnn_mobilenet"):
-        train.build_model("ssd_vgg16", init="random", num_classes=K, size=SIZE, cache_dir=None)
-    with pytest.raises(ParamsError, match="init 'imagenet'"):
-        train.build_model(NAME, init="imagenet", num_classes=K, size=SIZE, cache_dir=None)
 
 
 def test_steps_on_one_batch_reduce_the_loss(dataset):

@@ -6,7 +6,7 @@ import pytest
 import torch
 from PIL import Image
 
-from human_saliency.errors import DataError, ParamsError
+from human_saliency.errors import DataError
 from human_saliency.experiment.training_data import DetectionDataset, collate_fn
 from human_saliency.io.files import write_json
 from human_saliency.prepared.splits import PreparedSplit
@@ -73,14 +73,6 @@ def test_image_size_unlike_the_recorded_one_is_an_error(tmp_path):
     dataset = DetectionDataset(_split(tmp_path, [BOX], recorded=(80, 41)), size=40)
     with pytest.raises(DataError, match=r"a.png: image is 80×40, but .*train.json records 80×41"):
         dataset[0]
-
-
-def test_bad_settings_are_params_errors(tmp_path):
-    split = _split(tmp_path, [BOX])
-    with pytest.raises(ParamsError, match="hflip"):
-        DetectionDataset(split, size=40, hflip=1.5)
-    with pytest.raises(ParamsError, match="size"):
-        DetectionDataset(split, size=0)
 
 
 def test_collate_keeps_lists(tmp_path):

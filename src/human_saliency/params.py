@@ -15,6 +15,50 @@ DEFAULT_PARAMS = Path("params.yaml")
 
 MD5 = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
 
+# --- Choices from the registries -------------------------------------------------------------------------
+# Each valid name comes from its registry, imported here only to check names: a registry change can make a
+# params file invalid but cannot change a stage's outputs, so these look-ups are not stage deps (see
+# tests/test_layout.py).
+
+
+def _detectors() -> dict[str, Any]:
+    from human_saliency.maps.detectors import DETECTORS
+
+    return DETECTORS
+
+
+def _trainable_detectors() -> list[str]:
+    return [name for name, spec in _detectors().items() if spec.trainable_frozen is not None]
+
+
+def _predictors() -> list[str]:
+    from human_saliency.maps.predictors import PREDICTORS
+
+    return list(PREDICTORS)
+
+
+def _criteria() -> list[str]:
+    from human_saliency.experiment.selection import CRITERIA
+
+    return list(CRITERIA)
+
+
+def _inpainting_methods() -> list[str]:
+    from human_saliency.experiment.inpainting import METHODS
+
+    return list(METHODS)
+
+
+def _check_policy(policy: list[dict[str, Any]]) -> None:
+    from human_saliency.experiment.policy import build_policy
+
+    build_policy(policy)
+
+
+def _one_of(value: str, choices: list[str], what: str) -> None:
+    if value not in choices:
+        raise ValueError(f"{what}: unknown {value!r}; known: {', '.join(choices)}")
+
 
 class _Section(BaseModel):
     """Strict base: unknown keys and wrong types are errors, never silently coerced."""
@@ -27,17 +71,17 @@ class SourceSpec(_Section):
 
     url: str = Field(pattern=r"^(https?|file)://")
     filename: str = Field(pattern=r"^[^/\\]+$")
-    size: Annotated[int, Field(ge=1)] | None = None
-    md5: MD5 | None = None
+    size: Annotated[int, Field(ge=1)] | None
+    md5: MD5 | None
     dest: Literal["voc", "human_masks", "mit1003"]
 
 
 class RemoteParams(_Section):
     """The real datasets of the study (paper profile)."""
 
-    cache_dir: str = ".cache/downloads"
-    timeout_s: float = Field(default=60.0, gt=0)
-    retries: int = Field(default=3, ge=0, le=20)
+    cache_dir: str
+    timeout_s: float = Field(gt=0)
+    retries: int = Field(ge=0, le=20)
     voc2012: SourceSpec
     human_masks: SourceSpec
     mit1003_stimuli: SourceSpec
@@ -56,15 +100,15 @@ class RemoteParams(_Section):
 class EmbeddedParams(_Section):
     """The offline generator that writes the real datasets' layouts (embedded default)."""
 
-    seed: int = Field(default=0, ge=0)
-    n_images: int = Field(default=300, ge=10, le=20000)
-    test_fraction: float = Field(default=0.3, gt=0, lt=1)
-    n_mit_images: int = Field(default=60, ge=2, le=5000)
-    min_size: int = Field(default=128, ge=32, le=256)
-    max_size: int = Field(default=192, ge=32, le=256)
-    max_objects: int = Field(default=3, ge=1, le=8)
-    classes: list[str] = Field(default=["disc", "square", "triangle", "cross", "ring"], min_length=2, max_length=20)
-    spurious: bool = False
+    seed: int = Field(ge=0)
+    n_images: int = Field(ge=10, le=20000)
+    test_fraction: float = Field(gt=0, lt=1)
+    n_mit_images: int = Field(ge=2, le=5000)
+    min_size: int = Field(ge=32, le=256)
+    max_size: int = Field(ge=32, le=256)
+    max_objects: int = Field(ge=1, le=8)
+    classes: list[str] = Field(min_length=2, max_length=20)
+    spurious: bool
 
     @model_validator(mode="after")
     def _check(self) -> EmbeddedParams:
@@ -78,27 +122,27 @@ class EmbeddedParams(_Section):
 class DataParams(_Section):
     """Where the raw data come from: the embedded generator or the real archives."""
 
-    source: Literal["embedded", "remote"] = "embedded"
-    embedded: EmbeddedParams = EmbeddedParams()
+    source: Literal["embedded", "remote"]
+    embedded: EmbeddedParams
     remote: RemoteParams
 
 
 class PrepareParams(_Section):
     """How raw data become the prepared splits."""
 
-    on_bad_input: Literal["skip", "error"] = "skip"
-    min_box_size: int = Field(default=1, ge=1, le=64)
+    on_bad_input: Literal["skip", "error"]
+    min_box_size: int = Field(ge=1, le=64)
 
 
 class RuntimeParams(_Section):
     """Where and how computations run. None changes results beyond float noise, except ``nproc`` for training:
     each of its processes takes ``train.batch_size`` images a step (saliency results are the same bytes)."""
 
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    weights_cache: str = ".cache/weights"
-    num_workers: int = Field(default=0, ge=0, le=64)
-    amp: bool = False
-    nproc: int = Field(default=1, ge=1, le=64)
+    device: Literal["auto", "cpu", "cuda"]
+    weights_cache: str
+    num_workers: int = Field(ge=0, le=64)
+    amp: bool
+    nproc: int = Field(ge=1, le=64)
 
 
 class WeightsFile(_Section):
@@ -106,31 +150,29 @@ class WeightsFile(_Section):
 
     url: str = Field(pattern=r"^(https?|file)://")
     filename: str = Field(pattern=r"^[^/\\]+$")
-    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{8,64}$")] | None = None
+    sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{8,64}$")] | None
 
 
 class StudyParams(_Section):
     """The saliency study: which detectors, which weights, at which working resolution."""
 
     detectors: list[str] = Field(min_length=1)
-    weights: Literal["coco", "random"] = "random"
-    seed: int = Field(default=0, ge=0)
-    size: int = Field(default=512, ge=32, le=2048)
-    detector_min_size: Annotated[int, Field(ge=32, le=2048)] | None = None
-    batch_size: int = Field(default=8, ge=1, le=512)
-    score_threshold: float = Field(default=0.05, ge=0, le=1)
-    iou_percentile: float = Field(default=90.0, gt=0, lt=100)
-    mask_threshold: float = Field(default=0.5, gt=0, le=1)
-    bootstrap: int = Field(default=1000, ge=0, le=100000)
-    overlays: int = Field(default=4, ge=0, le=100)
+    weights: Literal["coco", "random"]
+    seed: int = Field(ge=0)
+    size: int = Field(ge=32, le=2048)
+    detector_min_size: Annotated[int, Field(ge=32, le=2048)] | None
+    batch_size: int = Field(ge=1, le=512)
+    score_threshold: float = Field(ge=0, le=1)
+    iou_percentile: float = Field(gt=0, lt=100)
+    mask_threshold: float = Field(gt=0, le=1)
+    bootstrap: int = Field(ge=0, le=100000)
+    overlays: int = Field(ge=0, le=100)
 
     @model_validator(mode="after")
     def _check(self) -> StudyParams:
-        from human_saliency.maps.detectors import DETECTORS  # the registry is the one list of names
-
-        unknown = [name for name in self.detectors if name not in DETECTORS]
+        unknown = [name for name in self.detectors if name not in _detectors()]
         if unknown:
-            raise ValueError(f"detectors: unknown {unknown}; known: {', '.join(DETECTORS)}")
+            raise ValueError(f"detectors: unknown {unknown}; known: {', '.join(_detectors())}")
         if len(set(self.detectors)) != len(self.detectors):
             raise ValueError(f"detectors: listed twice in {self.detectors}")
         return self
@@ -139,63 +181,55 @@ class StudyParams(_Section):
 class FixationsParams(_Section):
     """The predictor of human eye fixations that detector maps are compared with."""
 
-    predictor: str = "spectral_residual"
-    batch_size: int = Field(default=8, ge=1, le=512)
+    predictor: str
+    batch_size: int = Field(ge=1, le=512)
     centerbias: WeightsFile
 
     @model_validator(mode="after")
     def _check(self) -> FixationsParams:
-        from human_saliency.maps.predictors import PREDICTORS  # the registry is the one list of names
-
-        if self.predictor not in PREDICTORS:
-            raise ValueError(f"predictor: unknown {self.predictor!r}; known: {', '.join(PREDICTORS)}")
+        _one_of(self.predictor, _predictors(), "predictor")
         return self
 
 
 class TrainParams(_Section):
     """Fine-tuning Faster R-CNN, with the same schedule for every training set."""
 
-    detector: str = "fasterrcnn_mobilenet"
-    init: Literal["random", "coco"] = "random"
-    epochs: int = Field(default=12, ge=1, le=1000)
-    batch_size: int = Field(default=8, ge=1, le=512)
-    lr: float = Field(default=0.02, gt=0, le=10)
-    momentum: float = Field(default=0.9, ge=0, lt=1)
-    weight_decay: float = Field(default=1e-4, ge=0, le=1)
-    warmup_iters: int = Field(default=50, ge=0, le=100000)
-    rois_per_image: int = Field(default=512, ge=1, le=4096)
-    hflip: float = Field(default=0.5, ge=0, le=1)
-    seed: int = Field(default=0, ge=0)
+    detector: str
+    init: Literal["random", "coco"]
+    epochs: int = Field(ge=1, le=1000)
+    batch_size: int = Field(ge=1, le=512)
+    lr: float = Field(gt=0, le=10)
+    momentum: float = Field(ge=0, lt=1)
+    weight_decay: float = Field(ge=0, le=1)
+    warmup_iters: int = Field(ge=0, le=100000)
+    rois_per_image: int = Field(ge=1, le=4096)
+    hflip: float = Field(ge=0, le=1)
+    seed: int = Field(ge=0)
 
     @model_validator(mode="after")
     def _check(self) -> TrainParams:
-        from human_saliency.maps.detectors import DETECTORS
-
-        if self.detector not in DETECTORS or DETECTORS[self.detector].family != "torchvision":
-            trainable = [name for name, spec in DETECTORS.items() if spec.family == "torchvision"]
-            raise ValueError(
-                f"detector: {self.detector!r} cannot be trained here; choose one of {', '.join(trainable)}"
-            )
+        if self.detector not in _trainable_detectors():
+            trainable = ", ".join(_trainable_detectors())
+            raise ValueError(f"detector: {self.detector!r} cannot be trained here; trainable: {trainable}")
         return self
 
 
 class AugParams(_Section):
     """The augmentation arms: which images are selected, how much is erased, the transformation policy."""
 
-    base: Literal["original", "coco"] = "original"
-    criterion: Literal["iou", "mae"] = "iou"
-    threshold: float = Field(default=0.1, ge=0, le=1)
-    erase_fraction: float = Field(default=0.025, gt=0, lt=1)
-    fill: int = Field(default=0, ge=0, le=255)
-    seed: int = Field(default=0, ge=0)
+    base: Literal["original", "coco"]
+    criterion: str
+    threshold: float = Field(ge=0, le=1)
+    erase_fraction: float = Field(gt=0, lt=1)
+    fill: int = Field(ge=0, le=255)
+    seed: int = Field(ge=0)
     policy: list[dict[str, Any]] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _check(self) -> AugParams:
-        from human_saliency.experiment.policy import build_policy
-
+        _one_of(self.criterion, _criteria(), "criterion")
         try:
-            build_policy(self.policy)
+            _check_policy(self.policy)
         except ValueError as exc:
             raise ValueError(f"policy: {exc}") from None
         return self
@@ -204,11 +238,16 @@ class AugParams(_Section):
 class InpaintParams(_Section):
     """How the selective-inpainting arm fills erased pixels."""
 
-    method: Literal["dip", "telea", "ns"] = "telea"
-    radius: float = Field(default=3.0, gt=0, le=50)
-    iterations: int = Field(default=4001, ge=1, le=100000)
-    lr: float = Field(default=0.001, gt=0, le=1)
-    batch_size: int = Field(default=8, ge=1, le=512)
+    method: str
+    radius: float = Field(gt=0, le=50)
+    iterations: int = Field(ge=1, le=100000)
+    lr: float = Field(gt=0, le=1)
+    batch_size: int = Field(ge=1, le=512)
+
+    @model_validator(mode="after")
+    def _check(self) -> InpaintParams:
+        _one_of(self.method, _inpainting_methods(), "method")
+        return self
 
     def options(self, *, seed: int, device: str) -> dict[str, Any]:
         """The keyword arguments of the chosen method."""
@@ -228,24 +267,50 @@ class Params(_Section):
     """The whole ``params.yaml``."""
 
     data: DataParams
-    prepare: PrepareParams = PrepareParams()
-    runtime: RuntimeParams = RuntimeParams()
+    prepare: PrepareParams
+    runtime: RuntimeParams
     study: StudyParams
     fixations: FixationsParams
     train: TrainParams
     aug: AugParams
     inpaint: InpaintParams
 
+    @model_validator(mode="after")
+    def _check(self) -> Params:
+        """Checks across sections: COCO weights need VOC's classes, and a detector that has them."""
+        coco_uses = {
+            "study.weights": self.study.weights == "coco",
+            "train.init": self.train.init == "coco",
+            "aug.base": self.aug.base == "coco",
+        }
+        for key, uses_coco in coco_uses.items():
+            if uses_coco and self.data.source == "embedded":
+                raise ValueError(
+                    f"{key}: 'coco' weights predict VOC's 20 classes, but data.source 'embedded' has its own "
+                    f"classes; use data.source: remote, or random init / the trained original model"
+                )
+        needs_coco = set(self.study.detectors) if self.study.weights == "coco" else set()
+        if self.train.init == "coco" or self.aug.base == "coco":
+            needs_coco.add(self.train.detector)
+        lacking = sorted(name for name in needs_coco if not _detectors()[name].coco_weights)
+        if lacking:
+            raise ValueError(f"study.weights / train.init / aug.base: no COCO weights exist for {lacking}")
+        return self
+
 
 def _describe(error: dict[str, Any], model: type[BaseModel]) -> str:
     """One line for one pydantic error: the dotted key, what was expected, what was given."""
-    key = ".".join(str(part) for part in error["loc"]) or "<root>"
+    if not error["loc"]:  # a check across sections: its message names the keys
+        return error["msg"].removeprefix("Value error, ")
+    key = ".".join(str(part) for part in error["loc"])
     if error["type"] == "extra_forbidden":
         return f"{key}: unknown key{_known_keys_hint(error['loc'], model)}"
     if error["type"] == "missing":
         return f"{key}: required key is missing"
-    if isinstance(error["input"], dict):  # a whole-section check: the message names the values
-        return f"{key}: {error['msg'].removeprefix('Value error, ')}"
+    if isinstance(error["input"], dict):  # a whole-section check: its message starts with the field, if one
+        message = error["msg"].removeprefix("Value error, ")
+        field, _, rest = message.partition(": ")
+        return f"{key}.{field}: {rest}" if field in error["input"] else f"{key}: {message}"
     return f"{key}: {error['msg']} (got {error['input']!r})"
 
 

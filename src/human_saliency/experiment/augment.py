@@ -24,7 +24,7 @@ from human_saliency.experiment.dip import dip_inpaint_batch, image_seeds
 from human_saliency.experiment.erasing import erase
 from human_saliency.experiment.inpainting import inpaint
 from human_saliency.experiment.policy import apply_policy, build_policy
-from human_saliency.experiment.selection import CRITERIA, score
+from human_saliency.experiment.selection import CRITERIA, score, selects
 from human_saliency.io.files import write_json
 from human_saliency.io.images import load_rgb
 from human_saliency.io.mapstore import MapReader
@@ -45,14 +45,14 @@ def selection_table(
     split: PreparedSplit, base_maps: MapReader, fixation_maps: MapReader, *, criterion: str, threshold: float
 ) -> pd.DataFrame:
     """Per training image: the criterion's score of base-detector map vs fixation map, and whether it is selected."""
-    spec = CRITERIA[criterion]
     rows = []
-    for img in tqdm(split.images, desc=f"select ({criterion} {spec.op} {threshold})", unit="img"):
+    for img in tqdm(split.images, desc=f"select ({criterion}, threshold {threshold})", unit="img"):
         key = img["voc_id"]
         value = score(base_maps[key], minmax(fixation_maps[key]), criterion=criterion)
-        selected = value <= threshold if spec.op == "<=" else value >= threshold
-        rows.append({"id": key, "score": value, "selected": bool(selected)})
-    return pd.DataFrame(rows, columns=["id", "score", "selected"]).set_index("id")
+        rows.append({"id": key, "score": value, "selected": selects(value, criterion=criterion, threshold=threshold)})
+    table = pd.DataFrame(rows, columns=["id", "score", "selected"]).set_index("id")
+    log.info("%s: %s selects %d of %d images", criterion, CRITERIA[criterion].rule, table["selected"].sum(), len(table))
+    return table
 
 
 def selective_set(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from pathlib import Path
 from typing import Any
 
@@ -10,15 +9,15 @@ import torch
 
 from human_saliency.io.mapstore import MapReader, MapWriter
 from human_saliency.maps.detectors import build_detector
-from human_saliency.maps.saliency import compute_saliency
+from human_saliency.maps.saliency import compute_saliency, write_random_init_maps
 from human_saliency.prepared.loaders import split_images
 from human_saliency.prepared.splits import PreparedSplit
 from human_saliency.runtime import distributed
 from human_saliency.scoring import metrics as M
 from human_saliency.scoring.detection_ap import evaluate_detections
-from human_saliency.scoring.score import min_max_for_mae, score_maps, summarize_scores
+from human_saliency.scoring.score import min_max_for_mae, pair_metrics, score_maps, summarize_scores
 
-ALIGNMENT = ("mae", "iou", "cc")
+ALIGNMENT = ("mae", "iou", "cc")  # the main experiment's saliency columns
 
 
 def evaluate_model(
@@ -51,31 +50,38 @@ def evaluate_model(
     """
     num_classes = len(test.category_names)
     refs = split_images(test)
-    maps = {}
-    for name, weights in (("test", str(model_path)), ("test_random", "random")):
-        torch.manual_seed(seed)
-        with (
-            build_detector(
-                detector, weights=weights, num_classes=num_classes, min_size=min_size, score_threshold=score_threshold
-            ).to(device) as model,
-            distributed.on_main(MapWriter, out_dir / f"{name}.zip") as writer,
-        ):
-            detections, _ = compute_saliency(
-                model,
-                refs,
-                writer,
-                size=size,
-                batch_size=batch_size,
-                num_workers=num_workers,
-                with_detections=name == "test",
-            )
-        maps[name] = out_dir / f"{name}.zip"
-        if name == "test" and distributed.is_main():
-            accuracy = evaluate_detections(test.data, detections)
+    maps = {"test": out_dir / "test.zip", "test_random": out_dir / "test_random.zip"}
+    with (
+        build_detector(
+            detector,
+            weights=str(model_path),
+            num_classes=num_classes,
+            min_size=min_size,
+            score_threshold=score_threshold,
+        ) as model,
+        distributed.on_main(MapWriter, maps["test"]) as writer,
+    ):
+        detections, _ = compute_saliency(
+            model.to(device), refs, writer, size=size, batch_size=batch_size, num_workers=num_workers
+        )
+    with distributed.on_main(MapWriter, maps["test_random"]) as writer:
+        write_random_init_maps(
+            detector,
+            refs,
+            writer,
+            num_classes=num_classes,
+            seed=seed,
+            size=size,
+            min_size=min_size,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            device=device,
+        )
     if not distributed.is_main():
         return None
 
-    pairs = {"mae": M.mae, "iou": functools.partial(M.iou_top, percentile=iou_percentile), "cc": M.cc}
+    accuracy = evaluate_detections(test.data, detections)
+    pairs = {name: fn for name, fn in pair_metrics(iou_percentile).items() if name in ALIGNMENT}
     with MapReader(maps["test"]) as trained, MapReader(maps["test_random"]) as random:
         against_masks = score_maps(trained, masks.items(), pairs, desc="vs human masks")
         against_fixations = score_maps(

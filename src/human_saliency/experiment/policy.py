@@ -39,18 +39,6 @@ ALLOWED: dict[str, type[v2.Transform]] = {
     )
 }
 
-# Lists, not tuples, so that the lead can paste it into params.yaml as it is.
-DEFAULT_POLICY: list[dict[str, Any]] = [
-    {"name": "RandomHorizontalFlip", "p": 0.5},
-    {"name": "RandomAffine", "p": 0.3, "degrees": 10, "translate": [0.1, 0.1], "scale": [0.9, 1.1]},
-    {"name": "RandomIoUCrop", "p": 0.3},
-    {"name": "ColorJitter", "p": 0.5, "brightness": 0.3, "contrast": 0.3, "saturation": 0.3, "hue": 0.05},
-    {"name": "RandomPosterize", "p": 0.1, "bits": 4},
-    {"name": "RandomSolarize", "p": 0.1, "threshold": 192},
-    {"name": "RandomEqualize", "p": 0.1},
-    {"name": "GaussianBlur", "p": 0.1, "kernel_size": 5, "sigma": [0.1, 2.0]},
-]
-
 
 def _build_step(index: int, step: Mapping[str, Any]) -> v2.Transform:
     """One policy step: the whitelisted transform, applied with probability ``p`` (default 1)."""

@@ -8,17 +8,13 @@ in :data:`CRITERIA`, follow the rationale for ``mae`` (select high MAE), and def
 
 from __future__ import annotations
 
-import logging
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
-from tqdm import tqdm
 
 from human_saliency.scoring.metrics import iou_top, mae
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -61,6 +57,11 @@ def score(detector_map: np.ndarray, fixation_map: np.ndarray, *, criterion: str 
     return _criterion(criterion).score(detector_map, fixation_map)
 
 
+def selects(value: float, *, criterion: str = DEFAULT_CRITERION, threshold: float = 0.1) -> bool:
+    """Whether a disagreement score selects its image: ``value <op> threshold`` (the one place this is decided)."""
+    return bool(_OPS[_criterion(criterion).op](value, threshold))
+
+
 def select(
     detector_map: np.ndarray,
     fixation_map: np.ndarray,
@@ -69,30 +70,4 @@ def select(
     threshold: float = 0.1,
 ) -> bool:
     """True if the detector's map disagrees with the fixation map under ``criterion`` (see CRITERIA)."""
-    spec = _criterion(criterion)
-    return bool(_OPS[spec.op](spec.score(detector_map, fixation_map), threshold))
-
-
-def select_many(
-    detector_maps: np.ndarray | Sequence[np.ndarray],
-    fixation_maps: np.ndarray | Sequence[np.ndarray],
-    *,
-    criterion: str = DEFAULT_CRITERION,
-    threshold: float = 0.1,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Select over N map pairs: (selected bool N, scores float64 N), pairs matched by position."""
-    spec = _criterion(criterion)
-    if len(detector_maps) != len(fixation_maps):
-        raise ValueError(f"got {len(detector_maps)} detector maps but {len(fixation_maps)} fixation maps")
-    scores = np.array(
-        [
-            spec.score(det, fix)
-            for det, fix in tqdm(
-                zip(detector_maps, fixation_maps, strict=True), total=len(detector_maps), desc=f"select ({criterion})"
-            )
-        ],
-        dtype=np.float64,
-    )
-    selected = _OPS[spec.op](scores, threshold)
-    logger.info("%s %s %g selects %d of %d images", criterion, spec.op, threshold, selected.sum(), scores.size)
-    return np.asarray(selected, dtype=bool).reshape(scores.shape), scores
+    return selects(score(detector_map, fixation_map, criterion=criterion), criterion=criterion, threshold=threshold)

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
 from tqdm import tqdm
 
-from human_saliency.errors import DataError, HumanSaliencyError, ParamsError
+from human_saliency.errors import DataError, HumanSaliencyError
 from human_saliency.experiment.training_data import collate_fn
 from human_saliency.io.files import atomic_file
 from human_saliency.io.weights import load_tensors
@@ -26,16 +26,6 @@ from human_saliency.runtime import distributed
 
 log = logging.getLogger(__name__)
 
-INITS = ("random", "coco")
-# Backbone parameters that stay frozen when fine-tuning from COCO, as torchvision's builders freeze them
-# whenever they load pretrained weights (trainable_backbone_layers=3); its random-init builders, which
-# the registry uses, train everything. R50: conv1 and layer1. MobileNetV3: its stages start at blocks
-# 0, 2, 4, 7, 13, 16 of the trunk, so 3 trainable stages of 6 leave blocks 0-6 frozen.
-_FROZEN_WHEN_PRETRAINED: dict[str, tuple[str, ...]] = {
-    "fasterrcnn_r50": ("conv1.", "layer1."),
-    "fasterrcnn_mobilenet": tuple(f"{block}." for block in range(7)),
-}
-TRAINABLE = tuple(_FROZEN_WHEN_PRETRAINED)
 WARMUP_FACTOR = 0.001  # the first iteration's lr = lr × this (torchvision's detection reference)
 
 
@@ -51,16 +41,6 @@ def build_model(
     ``rois_per_image``: proposals sampled per image for the box-head loss (torchvision: 512,
     py-faster-rcnn: 128); the box head's cost on a CPU grows with it, and it changes no weights' shape.
     """
-    if detector not in TRAINABLE:
-        raise ParamsError(f"detector {detector!r}: cannot be trained here; trainable: {', '.join(TRAINABLE)}")
-    if init not in INITS:
-        raise ParamsError(f"init {init!r}: unknown; choose one of {', '.join(INITS)}")
-    if num_classes < 1:
-        raise ParamsError(f"num_classes: must be >= 1, got {num_classes}")
-    if size < 32:
-        raise ParamsError(f"size: must be >= 32, got {size}")
-    if rois_per_image < 1:
-        raise ParamsError(f"rois_per_image: must be >= 1, got {rois_per_image}")
     if init == "random":
         model = DETECTORS[detector].builder(num_classes + 1)
     else:
@@ -70,7 +50,7 @@ def build_model(
         in_features = model.roi_heads.box_predictor.cls_score.in_features
         model.roi_heads.box_predictor = FastRCNNPredictor(in_features, num_classes + 1)
         for name, param in model.backbone.body.named_parameters():
-            if name.startswith(_FROZEN_WHEN_PRETRAINED[detector]):
+            if name.startswith(DETECTORS[detector].trainable_frozen):
                 param.requires_grad_(False)
     model.transform.min_size = (size,)
     model.transform.max_size = size
@@ -186,11 +166,6 @@ def fit(
 
     Returns ``{"start_epoch": first epoch run by this call, "history": [{epoch, lr, loss, ...}, ...]}``.
     """
-    if epochs < 1 or batch_size < 1 or lr <= 0 or warmup_iters < 0:
-        raise ParamsError(
-            f"train: need epochs >= 1, batch_size >= 1, lr > 0, warmup_iters >= 0; "
-            f"got {epochs}, {batch_size}, {lr}, {warmup_iters}"
-        )
     if len(train_set) == 0:
         raise DataError("the training set has no images")
     device = torch.device(device)

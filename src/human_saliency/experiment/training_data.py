@@ -8,7 +8,7 @@ import torch
 from torchvision import tv_tensors
 from torchvision.transforms import v2
 
-from human_saliency.errors import DataError, ParamsError
+from human_saliency.errors import DataError
 from human_saliency.io.images import load_rgb
 from human_saliency.prepared.splits import PreparedSplit
 
@@ -30,10 +30,6 @@ class DetectionDataset(torch.utils.data.Dataset):
     """
 
     def __init__(self, split: PreparedSplit, size: int, hflip: float = 0.0) -> None:
-        if size < 1:
-            raise ParamsError(f"size: must be >= 1, got {size}")
-        if not 0.0 <= hflip <= 1.0:
-            raise ParamsError(f"hflip: must lie in [0, 1], got {hflip}")
         self.split = split
         self.size = size
         steps: list[v2.Transform] = [v2.Resize((size, size))]

@@ -13,6 +13,7 @@ from tqdm import tqdm
 
 from human_saliency.io.mapstore import MapWriter, merge_archives
 from human_saliency.maps.cam import eigencam
+from human_saliency.maps.detectors import build_detector
 from human_saliency.maps.normalization import is_degenerate
 from human_saliency.prepared.loaders import ImageRef, batches
 from human_saliency.runtime import distributed
@@ -119,3 +120,31 @@ def _saliency_of(
             per_image.append(to_coco_results(dets, ref, size) if with_detections else [])
     log.info("%s: %s", detector.name, dict(counts))
     return per_image, dict(counts)
+
+
+def write_random_init_maps(
+    name: str,
+    refs: Sequence[ImageRef],
+    writer: MapWriter | None,
+    *,
+    num_classes: int,
+    seed: int,
+    size: int,
+    min_size: int | None,
+    batch_size: int,
+    device: torch.device,
+    num_workers: int = 0,
+) -> None:
+    """The model-randomisation check (Adebayo et al. 2018): detector ``name``'s maps at random init, seeded as
+    every random init is, for comparison with the trained model's maps (a map that hardly changes when the
+    weights are randomised says little about what the model learned)."""
+    with build_detector(name, weights="random", num_classes=num_classes, seed=seed, min_size=min_size) as detector:
+        compute_saliency(
+            detector.to(device),
+            refs,
+            writer,
+            size=size,
+            batch_size=batch_size,
+            num_workers=num_workers,
+            with_detections=False,
+        )

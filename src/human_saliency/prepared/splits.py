@@ -66,10 +66,11 @@ class PreparedSplit:
             index[ann["image_id"]].append(ann)
         return dict(index)
 
-    def to_coco(self) -> COCO:
-        """The split as a pycocotools COCO object (its progress prints are silenced)."""
-        coco = COCO()
-        coco.dataset = self.data
-        with contextlib.redirect_stdout(io.StringIO()):
-            coco.createIndex()
-        return coco
+
+def coco_index(dataset: dict[str, Any]) -> COCO:
+    """A pycocotools COCO object over a COCO-format dict (used as is, not copied; its progress prints silenced)."""
+    coco = COCO()
+    coco.dataset = dataset
+    with contextlib.redirect_stdout(io.StringIO()):
+        coco.createIndex()
+    return coco

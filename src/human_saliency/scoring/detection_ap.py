@@ -13,11 +13,11 @@ from os import PathLike
 from typing import Any
 
 import numpy as np
-from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
 from human_saliency.errors import DataError
 from human_saliency.io.files import read_json
+from human_saliency.prepared.splits import coco_index
 
 logger = logging.getLogger(__name__)
 
@@ -253,10 +253,8 @@ def _coco_ap(dataset: dict, detections: list[dict]) -> tuple[float, float]:
     # pycocotools writes into the dicts it is given ("ignore", "area", "id"): hand it copies.
     gt_copy = {**dataset, "annotations": [dict(a) for a in dataset["annotations"]]}
     printed = io.StringIO()
+    coco_gt = coco_index(gt_copy)
     with contextlib.redirect_stdout(printed):
-        coco_gt = COCO()
-        coco_gt.dataset = gt_copy
-        coco_gt.createIndex()
         coco_dt = coco_gt.loadRes([dict(d) for d in detections])
         evaluator = COCOeval(coco_gt, coco_dt, "bbox")
         evaluator.evaluate()

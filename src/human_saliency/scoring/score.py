@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import logging
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,11 @@ from human_saliency.sources.mit1003 import load_fixmap, load_fixpts
 log = logging.getLogger(__name__)
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
+
+
+def study_metrics_path(root: Path, dataset: str, reference: str, detector: str) -> Path:
+    """Where the score stage writes one detector's summary against one reference (dvc.yaml declares the same)."""
+    return Path(root) / dataset / reference / f"{detector}.json"
 
 
 def pair_metrics(iou_percentile: float = 90.0) -> dict[str, Metric]:

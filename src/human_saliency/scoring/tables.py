@@ -12,6 +12,7 @@ from tabulate import tabulate
 
 from human_saliency.io.files import read_json
 from human_saliency.scoring.metrics import HIGHER_IS_BETTER
+from human_saliency.scoring.score import study_metrics_path
 
 # The model-randomisation check: a map that stays the same when the weights are randomised is suspect.
 DIRECTIONS = {**HIGHER_IS_BETTER, "randomisation_cc": False}
@@ -110,16 +111,7 @@ def render_table(
 
 def load_rows(metrics_dir: Path, spec: TableSpec, models: Sequence[str]) -> dict[str, dict[str, Any]]:
     """Each model's metrics JSON for one table, in the given model order."""
-    folder = metrics_dir / spec.dataset / spec.reference
-    return {model: read_json(folder / f"{model}.json") for model in models}
-
-
-VARIANT_LABELS = {
-    "original": "Original",
-    "erasing": "Selective erasing",
-    "inpainting": "Selective inpainting",
-    "nontrivial": "Non-trivial transformations",
-}
+    return {model: read_json(study_metrics_path(metrics_dir, spec.dataset, spec.reference, model)) for model in models}
 
 
 def _mean(value: Any) -> float:
@@ -132,18 +124,20 @@ def render_experiment_table(
     changed: dict[str, int],
     *,
     reference: str,
+    labels: dict[str, str],
+    control: str,
     caption: str = "",
 ) -> str:
-    """The main experiment: per training set, mAP and saliency alignment, each with its change vs ``original``."""
-    base = results["original"]
+    """The main experiment: per training set, mAP and saliency alignment, each with its change vs ``control``."""
+    base = results[control]
     columns = ("mae", "iou", "cc")
     headers = ["Training set", "Images changed", "AP50 VOC ↑", "Δ", "AP COCO ↑"]
     for col in columns:
         headers += [LABELS[col], "Δ"]
     headers.append("Randomisation CC ↓")
     body = []
-    for variant, result in results.items():
-        row = [VARIANT_LABELS.get(variant, variant), changed.get(variant, 0)]
+    for arm, result in results.items():
+        row = [labels.get(arm, arm), changed.get(arm, 0)]
         row += [
             f"{result['ap50_voc']:.4f}",
             f"{result['ap50_voc'] - base['ap50_voc']:+.4f}",

@@ -46,7 +46,7 @@ import numpy as np
 from tqdm import tqdm
 from tqdm.contrib.logging import logging_redirect_tqdm
 
-from human_saliency.errors import DataError, ParamsError
+from human_saliency.errors import DataError
 from human_saliency.io.files import write_json
 from human_saliency.io.images import decode, load_gray
 from human_saliency.sources.masks import index_masks, load_mask, merge_masks, write_mask
@@ -55,7 +55,6 @@ from human_saliency.sources.voc import VocAnnotation, numeric_id, parse_annotati
 
 logger = logging.getLogger(__name__)
 
-ON_BAD_INPUT = ("skip", "error")
 REASONS = (
     "missing_annotation",
     "missing_image",
@@ -120,7 +119,7 @@ def prepare_dataset(
     ``out_dir`` may be the temporary sibling of the final folder (fsio.atomic_dir): paths in the JSON
     are relative to it, so they stay valid after the rename.
     """
-    classes = _check_args(classes, on_bad_input, min_box_size)
+    classes = list(classes)
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
     voc_root = find_anchor(raw_dir, "voc", VOC_ANCHOR)
     mask_root = find_anchor(raw_dir, "human_masks", MASK_ANCHOR)
@@ -162,18 +161,6 @@ def prepare_dataset(
         {reason: n for reason, n in bad.counts.items() if n} or "none",
     )
     return summary
-
-
-def _check_args(classes: Sequence[str], on_bad_input: str, min_box_size: int) -> list[str]:
-    if on_bad_input not in ON_BAD_INPUT:
-        choices = ", ".join(ON_BAD_INPUT)
-        raise ParamsError(f"prepare.on_bad_input: must be one of {choices}, got {on_bad_input!r}")
-    if isinstance(min_box_size, bool) or not isinstance(min_box_size, int) or min_box_size < 1:
-        raise ParamsError(f"prepare.min_box_size: must be an integer >= 1, got {min_box_size!r}")
-    classes = list(classes)
-    if not classes or len(set(classes)) != len(classes):
-        raise ParamsError(f"classes: must be a non-empty list of unique names, got {classes}")
-    return classes
 
 
 def find_anchor(raw_dir: Path, subdir: str, anchor: tuple[str, ...]) -> Path:

@@ -9,13 +9,17 @@ Usage::
 
 from __future__ import annotations
 
+import zlib
 from pathlib import Path
 
-from human_saliency.errors import ParamsError
+import torch
+
+from human_saliency.errors import DataError
 from human_saliency.io.weights import fetch_weights, load_checkpoint, load_state
 from human_saliency.maps.detectors import detr, torchvision_family, yolov5
 from human_saliency.maps.detectors.base import Detector, DetectorSpec
-from human_saliency.maps.detectors.labels import VOC_CLASSES, coco_label_map, dataset_label_map
+from human_saliency.maps.detectors.labels import coco_label_map, dataset_label_map
+from human_saliency.sources.voc import VOC_CLASSES
 
 __all__ = ["DETECTORS", "Detector", "DetectorSpec", "build_detector"]
 
@@ -43,6 +47,7 @@ def build_detector(
     *,
     weights: str,
     num_classes: int,
+    seed: int = 0,
     cache_dir: Path = Path(".cache/weights"),
     min_size: int | None = None,
     score_threshold: float = 0.05,
@@ -51,26 +56,21 @@ def build_detector(
 
     ``weights``: "coco" (official COCO weights, fetched once into ``cache_dir`` and checksummed;
     detections mapped to VOC's 20 classes, so ``num_classes`` must be 20), "random" (random init,
-    offline; seed torch's RNG first for a reproducible model) or the path of a training checkpoint
-    (a dict with a "model" state dict for ``num_classes`` classes). Labels are dataset category ids
-    1..num_classes. ``min_size``: the short side the model resizes images to (None: the library's
-    default; SSD/SSDlite always use their fixed 300/320 input).
+    offline, drawn from :func:`random_init_seed` so that the same ``seed`` gives the same model and
+    detectors sharing an architecture do not share their random weights) or the path of a training
+    checkpoint (a dict with a "model" state dict for ``num_classes`` classes). Labels are dataset
+    category ids 1..num_classes. ``min_size``: the short side the model resizes images to (None: the
+    library's default; SSD/SSDlite always use their fixed 300/320 input).
     """
     if name not in DETECTORS:
-        raise ParamsError(f"detector {name!r}: unknown; known detectors: {', '.join(DETECTORS)}")
-    if num_classes < 1:
-        raise ParamsError(f"num_classes: must be >= 1, got {num_classes}")
-    if min_size is not None and min_size < 32:
-        raise ParamsError(f"min_size: must be >= 32 or None, got {min_size}")
-    if not 0.0 <= score_threshold <= 1.0:
-        raise ParamsError(f"score_threshold: must lie in [0, 1], got {score_threshold}")
+        raise ValueError(f"detector {name!r}: unknown; known detectors: {', '.join(DETECTORS)}")
     if weights not in ("coco", "random") and not Path(weights).is_file():
-        raise ParamsError(f"weights={weights!r}: not 'coco', 'random' or an existing checkpoint file")
+        raise DataError(f"{weights}: model file not found (weights must be 'coco', 'random' or a checkpoint)")
     spec = DETECTORS[name]
     family = _FAMILIES[spec.family]
     if weights == "coco":
         if num_classes != len(VOC_CLASSES):
-            raise ParamsError(
+            raise ValueError(
                 f"weights='coco' gives VOC's {len(VOC_CLASSES)} classes (COCO classes mapped to VOC), "
                 f"but num_classes is {num_classes}: use 'random' or a checkpoint for other datasets"
             )
@@ -79,7 +79,9 @@ def build_detector(
         label_map = coco_label_map(index_names, source=str(paths[-1]))
         weights_label = "COCO-pretrained"
     else:
-        model = spec.builder(num_classes + int(family.background))
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(random_init_seed(seed, name))
+            model = spec.builder(num_classes + int(family.background))
         label_map = dataset_label_map(num_classes, background=family.background)
         weights_label = "random init"
         if weights != "random":
@@ -93,3 +95,9 @@ def build_detector(
         min_size=min_size,
         score_threshold=score_threshold,
     )
+
+
+def random_init_seed(seed: int, name: str) -> int:
+    """The torch seed of detector ``name``'s random init: ``seed`` offset by the name, so that Faster and
+    Mask R-CNN (one backbone architecture) do not share random weights."""
+    return seed + zlib.crc32(name.encode())

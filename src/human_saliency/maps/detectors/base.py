@@ -25,7 +25,9 @@ class DetectorSpec:
 
     ``builder(num_outputs)`` returns the randomly initialised model with a head of that many classes,
     offline. ``cam_layer`` is the dotted path of EigenCAM's target module; ``cam_output`` the key
-    to take when that module returns a dict (an FPN).
+    to take when that module returns a dict (an FPN). ``trainable_frozen``: None if the main experiment
+    cannot train this detector; else the backbone-body parameter prefixes kept frozen when it is fine-tuned
+    from COCO weights (as torchvision's builders freeze them whenever they load pretrained weights).
     """
 
     name: str
@@ -36,6 +38,7 @@ class DetectorSpec:
     licence: str
     coco_weights: tuple[WeightFile, ...]
     cam_output: str | None = None
+    trainable_frozen: tuple[str, ...] | None = None
 
 
 class Detector(abc.ABC):

@@ -7,34 +7,20 @@ from collections.abc import Sequence
 import torch
 
 from human_saliency.errors import DataError
+from human_saliency.sources.voc import VOC_CLASSES
 
-# (VOC name, COCO name, COCO category id). VOC order = VOC category ids 1..20. COCO ids are the
-# 91-index ids that torchvision's and DETR's heads use; ultralytics numbers the 80 classes
-# contiguously, so each family maps by *name* through its own index → name list.
-VOC_COCO = (
-    ("aeroplane", "airplane", 5),
-    ("bicycle", "bicycle", 2),
-    ("bird", "bird", 16),
-    ("boat", "boat", 9),
-    ("bottle", "bottle", 44),
-    ("bus", "bus", 6),
-    ("car", "car", 3),
-    ("cat", "cat", 17),
-    ("chair", "chair", 62),
-    ("cow", "cow", 21),
-    ("diningtable", "dining table", 67),
-    ("dog", "dog", 18),
-    ("horse", "horse", 19),
-    ("motorbike", "motorcycle", 4),
-    ("person", "person", 1),
-    ("pottedplant", "potted plant", 64),
-    ("sheep", "sheep", 20),
-    ("sofa", "couch", 63),
-    ("train", "train", 7),
-    ("tvmonitor", "tv", 72),
-)
-VOC_CLASSES = tuple(voc for voc, _, _ in VOC_COCO)
-COCO_NAME_TO_VOC_ID = {coco: i for i, (_, coco, _) in enumerate(VOC_COCO, start=1)}
+# COCO's name of each VOC class (most are the same word). COCO-pretrained families map their own class
+# index → COCO name list through this, by *name*: torchvision's and DETR's heads use COCO's 91-index ids,
+# ultralytics numbers the 80 classes contiguously.
+VOC_TO_COCO = {
+    "aeroplane": "airplane",
+    "diningtable": "dining table",
+    "motorbike": "motorcycle",
+    "pottedplant": "potted plant",
+    "sofa": "couch",
+    "tvmonitor": "tv",
+}
+COCO_NAME_TO_VOC_ID = {VOC_TO_COCO.get(name, name): i for i, name in enumerate(VOC_CLASSES, start=1)}
 
 
 def coco_label_map(index_names: Sequence[str], *, source: str) -> torch.Tensor:

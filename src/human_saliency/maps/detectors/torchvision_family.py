@@ -95,7 +95,15 @@ def _build(constructor: Any, num_outputs: int) -> nn.Module:
     return constructor(weights=None, weights_backbone=None, num_classes=num_outputs)
 
 
-def _spec(name: str, label: str, constructor: Any, weights: Any, cam_layer: str, cam_output: str | None = None):
+def _spec(
+    name: str,
+    label: str,
+    constructor: Any,
+    weights: Any,
+    cam_layer: str,
+    cam_output: str | None = None,
+    trainable_frozen: tuple[str, ...] | None = None,
+):
     return DetectorSpec(
         name=name,
         label=label,
@@ -103,6 +111,7 @@ def _spec(name: str, label: str, constructor: Any, weights: Any, cam_layer: str,
         builder=partial(_build, constructor),
         cam_layer=cam_layer,
         cam_output=cam_output,
+        trainable_frozen=trainable_frozen,
         licence=LICENCE,
         coco_weights=(coco_weight_file(weights.url),),
     )
@@ -115,6 +124,7 @@ SPECS = (
         tvd.fasterrcnn_resnet50_fpn,
         tvd.FasterRCNN_ResNet50_FPN_Weights.COCO_V1,
         "backbone.body.layer4",
+        trainable_frozen=("conv1.", "layer1."),  # R50: conv1 and layer1 (trainable_backbone_layers=3)
     ),
     _spec(
         "ssd_vgg16",
@@ -156,5 +166,7 @@ SPECS = (
         tvd.FasterRCNN_MobileNet_V3_Large_320_FPN_Weights.COCO_V1,
         # This backbone has no layer4: its last trunk block (960 channels, stride 32) plays that part.
         "backbone.body.16",
+        # MobileNetV3's stages start at trunk blocks 0, 2, 4, 7, 13, 16: 3 trainable stages of 6 leave 0-6 frozen.
+        trainable_frozen=tuple(f"{block}." for block in range(7)),
     ),
 )
