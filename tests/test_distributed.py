@@ -186,6 +186,7 @@ def test_merge_archives_names_a_missing_map(tmp_path):
     assert not (tmp_path / "all.zip").exists()
 
 
+@pytest.mark.slow  # two processes under torchrun
 def test_saliency_from_two_processes_is_byte_identical_to_one(runs):
     """5 images in batches of 2: shards of 3 and 2 images, merged back into the single-process order."""
     assert (runs["two"] / "maps.zip").read_bytes() == (runs["one"] / "maps.zip").read_bytes()
@@ -196,6 +197,7 @@ def test_saliency_from_two_processes_is_byte_identical_to_one(runs):
     assert two["detections"] == one["detections"] and two["counts"] == one["counts"]
 
 
+@pytest.mark.slow  # two processes under torchrun
 def test_training_two_by_two_matches_one_by_four(runs):
     """DDP over 2 processes × 2 images takes the step of 1 process × 4 images, within a stated tolerance.
 
