@@ -5,7 +5,8 @@ import pytest
 
 from human_saliency.errors import DataError
 from human_saliency.io.files import write_json
-from human_saliency.scoring.detection_ap import evaluate_detections, voc_ap
+from human_saliency.scoring.detection_ap import ap50_voc_replicates, evaluate_detections, voc_ap
+from human_saliency.scoring.statistics import resample_weights
 
 CATEGORIES = [{"id": 1, "name": "cat"}, {"id": 2, "name": "dog"}]
 
@@ -200,3 +201,47 @@ def test_voc_ap50_agrees_with_pycocotools_on_random_case():
     metrics = evaluate_detections(gt, dets)
     assert 0.2 < metrics["ap50_voc"] < 0.95  # a non-trivial curve, not a degenerate agreement
     assert metrics["ap50_voc"] == pytest.approx(metrics["ap50_coco"], abs=0.01)
+
+
+def test_ap_replicates_equal_the_ap_of_the_explicitly_resampled_images():
+    """A replicate's weights must score exactly what duplicating the drawn images would score."""
+    rng = np.random.default_rng(0)
+    images = [{"id": i + 1, "width": 100, "height": 100} for i in range(12)]
+    annotations, detections = [], []
+    for image in images:
+        for _ in range(int(rng.integers(0, 4))):
+            x, y = (int(v) for v in rng.integers(0, 60, 2))
+            category = int(rng.integers(1, 3))
+            annotations.append({"id": len(annotations) + 1, "image_id": image["id"], "category_id": category,
+                                "bbox": [x, y, 30, 30], "area": 900, "iscrowd": 0, "difficult": 0})  # fmt: skip
+            jitter = [float(x + rng.normal(0, 4)), float(y + rng.normal(0, 4)), 30.0, 30.0]
+            detections.append({"image_id": image["id"], "category_id": category, "bbox": jitter,
+                               "score": float(rng.random())})  # fmt: skip
+        detections.append({"image_id": image["id"], "category_id": 1, "bbox": [70.0, 70.0, 20.0, 20.0],
+                           "score": float(rng.random())})  # fmt: skip
+    gt = {"images": images, "annotations": annotations, "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]}
+    assert ap50_voc_replicates(gt, detections, np.ones((1, 12)))[0] == pytest.approx(
+        evaluate_detections(gt, detections)["ap50_voc"]
+    )
+    weights = resample_weights(12, 3, seed=1)
+    replicates = ap50_voc_replicates(gt, detections, weights)
+    for row, replicate in zip(weights, replicates, strict=True):
+        new_images, new_annotations, new_detections = [], [], []
+        for image, count in zip(images, row, strict=True):
+            for _ in range(int(count)):
+                new_id = len(new_images) + 1
+                new_images.append({**image, "id": new_id})
+                new_annotations += [
+                    {**a, "id": len(new_annotations) + k + 1, "image_id": new_id}
+                    for k, a in enumerate(a for a in annotations if a["image_id"] == image["id"])
+                ]
+                new_detections += [{**d, "image_id": new_id} for d in detections if d["image_id"] == image["id"]]
+        resampled = {"images": new_images, "annotations": new_annotations, "categories": gt["categories"]}
+        assert replicate == pytest.approx(evaluate_detections(resampled, new_detections)["ap50_voc"])
+
+
+def test_ap_with_bootstrap_reports_its_interval():
+    gt = make_gt([(1, 1, [0, 0, 10, 10], 0), (2, 1, [0, 0, 10, 10], 0)], n_images=2)
+    detections = [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.9}]
+    out = evaluate_detections(gt, detections, n_boot=200)["ap50_voc"]
+    assert out["value"] == pytest.approx(0.5) and 0.0 <= out["ci_low"] <= 0.5 <= out["ci_high"] <= 1.0

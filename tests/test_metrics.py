@@ -44,14 +44,36 @@ def test_iou_top_selects_exactly_top_ten_percent():
     assert M.iou_top(a, shifted) == pytest.approx(5 / 15)
 
 
-def test_iou_top_ties_select_every_pixel_at_threshold():
+def test_iou_top_study_selects_every_pixel_when_the_minimum_fills_the_top_percentile():
     # b has 91 zeros and 9 ones; its 90th percentile (sorted position 89.1) lies between two
     # zeros, so the threshold is 0 and all 100 pixels are >= it: IoU with a's 10-pixel top set = 10/100.
     a = np.arange(100, dtype=float).reshape(10, 10)
     b = np.zeros((10, 10))
     b.flat[91:] = 1.0
     assert np.percentile(b, 90) == 0.0
-    assert M.iou_top(a, b) == pytest.approx(0.1)
+    assert M.iou_top_study(a, b) == pytest.approx(0.1)
+    # The corrected IoU uses b's 9 positive pixels: 91..99, all inside a's top 10 (90..99) -> 9/10.
+    assert M.top_region_is_tied(b) and not M.top_region_is_tied(a)
+    assert M.iou_top(a, b) == pytest.approx(9 / 10)
+
+
+def test_sparse_map_on_the_object_beats_the_same_map_moved_off_it():
+    """Regression (issue 10.1): with a mostly-zero map and a mask under 10 % of the image, the study's rule
+    scored every placement alike (about 0.1); the corrected IoU must follow where the map points."""
+    mask = np.zeros((40, 40))
+    mask[5:15, 5:15] = 1.0  # 6.25 % of the image: its top 10 % is tied at 0
+    on_object = np.zeros((40, 40))
+    on_object[6:14, 6:14] = 1.0  # 4 % of the pixels positive (a ReLU'd CAM)
+    off_object = np.roll(on_object, 20, axis=(0, 1))
+    assert M.iou_top_study(on_object, mask) == M.iou_top_study(off_object, mask) == 1.0  # the defect
+    assert M.iou_top(on_object, mask) == pytest.approx(64 / 100)
+    assert M.iou_top(off_object, mask) == 0.0
+
+
+def test_top_region_of_a_constant_map_is_undefined():
+    with pytest.raises(ValueError, match="constant map has no top region"):
+        M.iou_top(np.ones((4, 4)), np.eye(4))
+    assert not M.top_region_is_tied(np.ones((4, 4)))
 
 
 def test_cc_hand_computed():
@@ -260,9 +282,9 @@ def test_constant_map_values_are_documented_not_nan():
     assert M.kld(zero, const) == pytest.approx(0.0, abs=1e-12)
     # uniform vs x/1.5 = [1/15, 2/15, 3/15, 9/15]: Σ min(.25, ·) = 1/15 + 2/15 + 3/15 + .25
     assert M.sim(const, x) == pytest.approx(6 / 15 + 0.25)
-    # constant map selects every pixel; x's top set (90th pct of 4 values) is 1 pixel -> 1/4
-    assert M.iou_top(const, x) == pytest.approx(0.25)
-    assert M.iou_top(const, zero) == 1.0
+    # the study's rule: a constant map selects every pixel; x's top set (90th pct of 4 values) is 1 pixel -> 1/4
+    assert M.iou_top_study(const, x) == pytest.approx(0.25)
+    assert M.iou_top_study(const, zero) == 1.0
     for f in M.MASK_METRICS.values():
         assert f(const, mask) == pytest.approx(0.25)
         assert f(zero, mask) == pytest.approx(0.25)
@@ -274,48 +296,3 @@ def test_is_degenerate_reasons():
     assert M.is_degenerate([[np.nan, 1.0], [0.0, 0.0]]) == "nan"
     assert M.is_degenerate([[np.inf, 1.0], [0.0, 0.0]]) == "inf"
     assert M.is_degenerate(np.zeros((0, 3))) == "empty"
-
-
-# --- summarize --------------------------------------------------------------------------------
-
-
-def test_summarize_ci_contains_mean_and_is_deterministic(rng):
-    values = rng.normal(0.3, 0.1, size=200)
-    out = M.summarize(values)
-    assert out["n"] == 200 and out["n_excluded"] == 0
-    assert out["mean"] == pytest.approx(values.mean())
-    assert out["ci_low"] < out["mean"] < out["ci_high"]
-    # a 95 % CI of a mean of 200 draws with sd 0.1 is about ±1.96·0.1/√200 ≈ ±0.014
-    assert out["ci_high"] - out["ci_low"] == pytest.approx(2 * 1.96 * 0.1 / math.sqrt(200), rel=0.25)
-    assert M.summarize(values) == out
-    assert M.summarize(values, seed=1) != out
-
-
-def test_summarize_counts_and_excludes_nan():
-    out = M.summarize([0.2, np.nan, 0.4, np.nan, 0.6], n_boot=200)
-    assert out["n"] == 3 and out["n_excluded"] == 2
-    assert out["mean"] == pytest.approx(0.4)
-    assert 0.2 <= out["ci_low"] <= out["mean"] <= out["ci_high"] <= 0.6
-
-
-def test_summarize_all_nan_and_single_value():
-    out = M.summarize([np.nan, np.nan])
-    assert out["n"] == 0 and out["n_excluded"] == 2 and math.isnan(out["mean"])
-    one = M.summarize([0.25])
-    assert one["mean"] == one["ci_low"] == one["ci_high"] == 0.25
-
-
-def test_summarize_rejects_inf_and_bad_settings():
-    with pytest.raises(ValueError, match="inf"):
-        M.summarize([0.1, np.inf])
-    with pytest.raises(ValueError, match="ci"):
-        M.summarize([0.1], ci=1.5)
-    with pytest.raises(ValueError, match="n_boot"):
-        M.summarize([0.1], n_boot=0)
-
-
-def test_summarize_large_n_blocks_memory_and_stays_deterministic(rng):
-    values = rng.random(50_000)  # 50 000 × 1000 draws would be 400 MB in one block
-    out = M.summarize(values, n_boot=200)
-    assert out == M.summarize(values, n_boot=200)
-    assert out["ci_low"] < out["mean"] < out["ci_high"]

@@ -18,6 +18,7 @@ from pycocotools.cocoeval import COCOeval
 from human_saliency.errors import DataError
 from human_saliency.io.files import read_json
 from human_saliency.prepared.splits import coco_index
+from human_saliency.scoring.statistics import resample_weights
 
 logger = logging.getLogger(__name__)
 
@@ -27,11 +28,14 @@ _DETECTION_KEYS = ("image_id", "category_id", "bbox", "score")
 _ANNOTATION_KEYS = ("id", "image_id", "category_id", "bbox", "area", "iscrowd")
 
 
-def evaluate_detections(gt: dict | str | PathLike, detections: list[dict]) -> dict[str, Any]:
+def evaluate_detections(
+    gt: dict | str | PathLike, detections: list[dict], *, n_boot: int = 0, seed: int = 0
+) -> dict[str, Any]:
     """Score ``detections`` against the prepared ground truth ``gt`` (a COCO dict or its JSON path).
 
     Returns numeric leaves for a DVC metrics file: ``ap50_voc`` (mean over classes of the VOC
-    all-point AP@0.5, difficult objects ignored), ``ap_coco`` (AP@[.5:.95]) and ``ap50_coco``
+    all-point AP@0.5, difficult objects ignored; with ``n_boot`` > 0 a dict of its ``value`` and the 95 %
+    image-level bootstrap interval, :func:`ap50_voc_replicates`), ``ap_coco`` (AP@[.5:.95]) and ``ap50_coco``
     (pycocotools, bbox), ``n_images``, ``n_detections``, ``n_classes_without_gt`` and
     ``per_class_ap50_voc`` {class name: AP}. A class with no non-difficult object is left out of
     the VOC mean and of ``per_class_ap50_voc`` (counted in ``n_classes_without_gt``), not scored 0.
@@ -52,8 +56,13 @@ def evaluate_detections(gt: dict | str | PathLike, detections: list[dict]) -> di
     if not scored:
         raise DataError(f"{source}: no class has a non-difficult object; VOC AP is undefined")
     ap_coco, ap50_coco = _coco_ap(dataset, detections)
+    ap50_voc = float(np.mean(list(scored.values())))
+    if n_boot > 0:
+        replicates = ap50_voc_replicates(dataset, detections, resample_weights(len(dataset["images"]), n_boot, seed))
+        low, high = np.nanquantile(replicates, [0.025, 0.975])
+        ap50_voc = {"value": ap50_voc, "ci_low": float(low), "ci_high": float(high)}
     metrics = {
-        "ap50_voc": float(np.mean(list(scored.values()))),
+        "ap50_voc": ap50_voc,
         "ap_coco": ap_coco,
         "ap50_coco": ap50_coco,
         "n_images": len(dataset["images"]),
@@ -62,7 +71,7 @@ def evaluate_detections(gt: dict | str | PathLike, detections: list[dict]) -> di
         "per_class_ap50_voc": scored,
     }
     logger.info(
-        "AP50 (VOC) %.4f, AP (COCO) %.4f, AP50 (COCO) %.4f on %d images, %d detections",
+        "AP50 (VOC) %s, AP (COCO) %.4f, AP50 (COCO) %.4f on %d images, %d detections",
         metrics["ap50_voc"],
         ap_coco,
         ap50_coco,
@@ -185,17 +194,34 @@ def _class_ap(
     dt_box: np.ndarray,
     dt_score: np.ndarray,
 ) -> float | None:
-    """One class's AP with the devkit's matching (VOCevalDet), vectorised over all detections.
+    """One class's AP with the devkit's matching (:func:`_class_matches`); None without non-difficult objects."""
+    n_pos = int(np.count_nonzero(~gt_difficult))
+    if n_pos == 0:
+        return None
+    _, tp = _class_matches(gt_img, gt_box, gt_difficult, dt_img, dt_box, dt_score)
+    cum_tp = np.cumsum(tp)
+    return voc_ap(cum_tp / n_pos, cum_tp / np.arange(1, len(cum_tp) + 1))
+
+
+def _class_matches(
+    gt_img: np.ndarray,
+    gt_box: np.ndarray,
+    gt_difficult: np.ndarray,
+    dt_img: np.ndarray,
+    dt_box: np.ndarray,
+    dt_score: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The devkit's matching (VOCevalDet) of one class, vectorised: (image of each counted detection, is it a TP),
+    in descending score order.
 
     Each detection, in descending score order (stable, as MATLAB's sort), goes to the ground-truth
     box of its image with the largest IoU, matched or not; ties go to the first annotation. If that
     IoU >= 0.5 the detection is ignored when the box is difficult, a TP when it is the box's first
     detection, else an FP (duplicate); below 0.5 it is an FP. Because the target box does not
-    depend on earlier matches, "first detection of each box" is one np.unique call.
+    depend on earlier matches, "first detection of each box" is one np.unique call. An ignored
+    detection adds neither a TP nor an FP, so it is dropped: the curve's area stays as it is. Matching
+    never looks across images, so resampling images keeps each detection's status (used by the bootstrap).
     """
-    n_pos = int(np.count_nonzero(~gt_difficult))
-    if n_pos == 0:
-        return None
     order = np.argsort(-dt_score, kind="stable")
     dt_img, dt_box = dt_img[order], dt_box[order]
 
@@ -206,10 +232,56 @@ def _class_ap(
     _, first = np.unique(best_gt[candidates], return_index=True)
     tp = np.zeros(len(dt_img), dtype=bool)
     tp[candidates[first]] = True
+    return dt_img[~ignored], tp[~ignored]
 
-    # An ignored detection adds neither a TP nor an FP, so dropping it leaves the curve's area as is.
-    cum_tp = np.cumsum(tp[~ignored])
-    return voc_ap(cum_tp / n_pos, cum_tp / np.arange(1, len(cum_tp) + 1))
+
+def ap50_voc_replicates(gt: dict, detections: list[dict], weights: np.ndarray) -> np.ndarray:
+    """VOC AP50 (mean over classes) of each resample in ``weights`` (rows of image multiplicities, in the
+    order of ``gt["images"]``); NaN where a resample holds no non-difficult object of any class.
+
+    A resampled image counts its objects and detections as often as it is drawn. Each detection keeps its
+    TP/FP status (matching never looks across images), so a replicate is a weighted precision-recall curve;
+    for a detection drawn k times, the k consecutive points of the duplicated list add the same area as one
+    point carrying weight k (precision rises along consecutive TPs; FPs add no recall).
+    """
+    dataset = _load_gt(gt, "the ground-truth dict")
+    names = {int(c["id"]): str(c["name"]) for c in dataset["categories"]}
+    position = {int(image["id"]): i for i, image in enumerate(dataset["images"])}
+    dt_img, dt_cat, dt_xywh, dt_score = _detection_arrays(detections, set(position), names)
+    dt_box = _inclusive_boxes(dt_xywh)
+    anns = dataset["annotations"]
+    gt_img = np.array([a["image_id"] for a in anns], dtype=np.int64)
+    gt_cat = np.array([a["category_id"] for a in anns], dtype=np.int64)
+    gt_box = _inclusive_boxes([a["bbox"] for a in anns])
+    gt_difficult = np.array([bool(a.get("difficult", 0)) for a in anns], dtype=bool)
+    to_position = np.vectorize(position.__getitem__, otypes=[np.int64])
+
+    per_class = []
+    for cat in sorted(names):
+        g, d = gt_cat == cat, dt_cat == cat
+        positives = np.bincount(to_position(gt_img[g & ~gt_difficult]), minlength=len(position))
+        n_pos = weights @ positives
+        matched_img, tp = _class_matches(gt_img[g], gt_box[g], gt_difficult[g], dt_img[d], dt_box[d], dt_score[d])
+        drawn = weights[:, to_position(matched_img)]
+        cum_tp = np.cumsum(drawn * tp, axis=1)
+        cum_all = np.cumsum(drawn, axis=1)
+        precision = cum_tp / np.maximum(cum_all, 1.0)  # 0 before the first drawn detection (no recall there)
+        recall = cum_tp / np.maximum(n_pos, 1.0)[:, None]
+        per_class.append(np.where(n_pos > 0, _voc_ap_rows(recall, precision), np.nan))
+    stacked = np.stack(per_class)  # classes × replicates; NaN: the class has no positive in that replicate
+    scored = ~np.isnan(stacked)
+    total = np.where(scored, stacked, 0.0).sum(axis=0)
+    count = scored.sum(axis=0)
+    return np.where(count > 0, total / np.maximum(count, 1), np.nan)
+
+
+def _voc_ap_rows(recall: np.ndarray, precision: np.ndarray) -> np.ndarray:
+    """:func:`voc_ap` of each row (steps where recall does not change add no area, so no step is skipped)."""
+    n = len(recall)
+    mrec = np.concatenate((np.zeros((n, 1)), recall, np.ones((n, 1))), axis=1)
+    mpre = np.concatenate((np.zeros((n, 1)), precision, np.zeros((n, 1))), axis=1)
+    envelope = np.maximum.accumulate(mpre[:, ::-1], axis=1)[:, ::-1]
+    return np.sum(np.diff(mrec, axis=1) * envelope[:, 1:], axis=1)
 
 
 def _best_overlap(

@@ -1,4 +1,4 @@
-"""Every score the pipeline reports: saliency-map agreement, fixation and localisation metrics, and summaries.
+"""Every score the pipeline reports: saliency-map agreement, fixation and localisation metrics.
 
 Conventions shared by every metric here:
 
@@ -14,9 +14,10 @@ Conventions shared by every metric here:
   mask) impossible.
 * A constant map never yields NaN. Each metric's value for it is chosen to be that metric's
   "no information" level: ``cc`` and ``nss`` → 0.0; ``auc_judd`` → 0.5; ``sim``/``kld`` treat it
-  (including all zeros) as the uniform distribution; ``iou_top`` selects every pixel (ties at the
+  (including all zeros) as the uniform distribution; ``iou_top_study`` selects every pixel (ties at the
   threshold are all selected); the localisation metrics return the mask's area fraction, i.e.
-  the expected score of a random tie-break. ``minmax`` maps it to all zeros.
+  the expected score of a random tie-break. ``minmax`` maps it to all zeros. The exception is
+  ``iou_top``: a constant map has no top region, a ValueError; scoring excludes such maps (counted).
 * Human masks are binarised by :func:`binarize_mask` (``mask >= 0.5`` by default: at least half
   of the annotators' weight); an empty binarised mask is a ``ValueError``.
 """
@@ -24,7 +25,6 @@ Conventions shared by every metric here:
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -42,6 +42,7 @@ __all__ = [
     "binarize_mask",
     "cc",
     "iou_top",
+    "iou_top_study",
     "is_degenerate",
     "kld",
     "mae",
@@ -51,15 +52,14 @@ __all__ = [
     "relevance_mass",
     "relevance_rank",
     "sim",
-    "summarize",
+    "top_region",
+    "top_region_is_tied",
 ]
 
 # The MIT benchmark's KLdiv.m uses MATLAB's eps; keeping it makes our KL comparable to theirs.
 EPS = 2.2204e-16
 # Slack for interpolation round-off (e.g. a resized map at 1 + 1e-9); far below one 0–255 grey level.
 RANGE_TOL = 1e-6
-# Bound on bootstrap index cells held in memory at once (8 bytes each: ~32 MB).
-_BOOT_CELLS = 4_000_000
 
 
 def _as_pair(a: ArrayLike, b: ArrayLike, names: tuple[str, str]) -> tuple[np.ndarray, np.ndarray]:
@@ -130,11 +130,47 @@ def mae(a: ArrayLike, b: ArrayLike) -> float:
     return float(np.mean(np.abs(a_arr - b_arr)))
 
 
-def iou_top(a: ArrayLike, b: ArrayLike, percentile: float = 90.0) -> float:
-    """IoU of the two maps' top regions, each binarised at its own ``percentile`` (study write-up).
+def top_region(x: ArrayLike, percentile: float = 90.0) -> np.ndarray:
+    """A map's top region: its pixels ``>=`` its ``percentile`` (numpy's linear interpolation; 90 → the top 10 %).
 
-    A pixel is selected when it is ``>=`` its map's percentile (numpy's linear interpolation),
-    so 90 selects the top 10 %; ties at the threshold are all selected (a constant map selects every pixel).
+    When more than (100 − percentile) % of the pixels share the map's minimum (a ReLU'd CAM that is mostly
+    zero, a human mask covering less than 10 % of the image), that threshold *is* the minimum and ``>=`` would
+    select every pixel, so that the region no longer depends on where the map points. The top region is then
+    the pixels above the minimum: fewer than (100 − percentile) %, and exactly where the map points
+    (:func:`top_region_is_tied` tells when). A constant map has no top region: ValueError.
+    """
+    if not 0.0 <= percentile <= 100.0:
+        raise ValueError(f"percentile must be in [0, 100], got {percentile}")
+    arr = as_finite_map(x, "map")
+    if is_constant(arr):
+        raise ValueError("a constant map has no top region")
+    threshold = np.percentile(arr, percentile)
+    return arr > arr.min() if threshold == arr.min() else arr >= threshold
+
+
+def top_region_is_tied(x: ArrayLike, percentile: float = 90.0) -> bool:
+    """Whether :func:`top_region` fell back to the pixels above the minimum (the study's rule selects all)."""
+    arr = as_finite_map(x, "map")
+    return not is_constant(arr) and bool(np.percentile(arr, percentile) == arr.min())
+
+
+def iou_top(a: ArrayLike, b: ArrayLike, percentile: float = 90.0) -> float:
+    """IoU of the two maps' top regions (:func:`top_region`), each at its own ``percentile`` (study write-up).
+
+    Unlike the study's rule (:func:`iou_top_study`), a map whose bottom value fills more than
+    (100 − percentile) % of it keeps a top region that depends on where it points. ValueError if a map is constant.
+    """
+    a_arr, b_arr = _as_pair(a, b, ("a", "b"))
+    top_a, top_b = top_region(a_arr, percentile), top_region(b_arr, percentile)
+    return float(np.count_nonzero(top_a & top_b) / np.count_nonzero(top_a | top_b))
+
+
+def iou_top_study(a: ArrayLike, b: ArrayLike, percentile: float = 90.0) -> float:
+    """The study's IoU, kept for comparison: each map binarised as ``x >= percentile(x)``, ties all selected.
+
+    On a map whose minimum fills more than (100 − percentile) % of it this selects every pixel, and the IoU
+    then reads that map's partner's area share (about 0.1) whatever either map points at; :func:`iou_top`
+    is the corrected form. A constant map selects every pixel.
     """
     if not 0.0 <= percentile <= 100.0:
         raise ValueError(f"percentile must be in [0, 100], got {percentile}")
@@ -252,6 +288,7 @@ def relevance_rank(saliency: ArrayLike, mask: ArrayLike, mask_threshold: float =
 PAIR_METRICS: dict[str, Callable[[ArrayLike, ArrayLike], float]] = {
     "mae": mae,
     "iou": iou_top,
+    "iou_study": iou_top_study,
     "cc": cc,
     "sim": sim,
     "kld": kld,
@@ -268,6 +305,7 @@ MASK_METRICS: dict[str, Callable[[ArrayLike, ArrayLike], float]] = {
 HIGHER_IS_BETTER: dict[str, bool] = {
     "mae": False,
     "iou": True,
+    "iou_study": True,
     "cc": True,
     "sim": True,
     "kld": False,
@@ -277,41 +315,3 @@ HIGHER_IS_BETTER: dict[str, bool] = {
     "relevance_mass": True,
     "relevance_rank": True,
 }
-
-
-def summarize(values: ArrayLike, *, n_boot: int = 1000, ci: float = 0.95, seed: int = 0) -> dict[str, Any]:
-    """Mean with a percentile-bootstrap confidence interval; NaNs are excluded and counted.
-
-    Returns ``mean``, ``ci_low``, ``ci_high`` (floats; NaN when no value is left), ``n`` and
-    ``n_excluded``. Deterministic for a given ``seed``.
-    """
-    if n_boot < 1:
-        raise ValueError(f"n_boot must be >= 1, got {n_boot}")
-    if not 0.0 < ci < 1.0:
-        raise ValueError(f"ci must be in (0, 1), got {ci}")
-    arr = np.asarray(values, dtype=np.float64).ravel()
-    if np.isinf(arr).any():
-        raise ValueError("values contain inf; only NaN marks an excluded value")
-    missing = np.isnan(arr)
-    kept = arr[~missing]
-    n = kept.size
-    if n == 0:
-        nan = float("nan")
-        return {"mean": nan, "ci_low": nan, "ci_high": nan, "n": 0, "n_excluded": int(missing.sum())}
-    rng = np.random.default_rng(seed)
-    boot_means = np.empty(n_boot)
-    # Resample in blocks so memory stays bounded for large n; the block size depends only on n,
-    # so the result is still a pure function of (values, n_boot, seed).
-    block = max(1, _BOOT_CELLS // n)
-    for start in range(0, n_boot, block):
-        stop = min(n_boot, start + block)
-        boot_means[start:stop] = kept[rng.integers(0, n, size=(stop - start, n))].mean(axis=1)
-    tail = (1.0 - ci) / 2.0
-    low, high = np.quantile(boot_means, [tail, 1.0 - tail])
-    return {
-        "mean": float(kept.mean()),
-        "ci_low": float(low),
-        "ci_high": float(high),
-        "n": int(n),
-        "n_excluded": int(missing.sum()),
-    }
