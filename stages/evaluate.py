@@ -48,6 +48,7 @@ def main() -> None:
             batch_size=study.batch_size,
             score_threshold=study.score_threshold,
             iou_percentile=study.iou_percentile,
+            mask_threshold=study.mask_threshold,
             n_boot=study.bootstrap,
             seed=study.seed,
             device=device,

@@ -77,7 +77,8 @@ def main() -> None:
         summaries[("voc", "human_masks")]["randomisation_cc"] = summaries.pop(("voc", "randomisation"))["cc"]
     for (dataset, reference), summary in summaries.items():
         write_json(study_metrics_path(args.metrics, dataset, reference, args.detector), summary)
-    detection = evaluate_detections(test.data, read_json(args.saliency / "detections.json"))
+    detections = read_json(args.saliency / "detections.json")
+    detection = evaluate_detections(test.data, detections, n_boot=study.bootstrap)
     write_json(study_metrics_path(args.metrics, "voc", "detection", args.detector), detection)
 
 

@@ -1,26 +1,75 @@
-"""Rendered tables: mean and interval per cell, the best value of a column in bold, direction-aware."""
+"""Rendered tables: mean and interval per cell with its counts, the best row marked only when it beats every
+other row detectably, and the experiment's Δ with its interval."""
 
-from human_saliency.scoring.tables import TableSpec, cell, render_table
+import numpy as np
+
+from human_saliency.scoring.statistics import paired_difference
+from human_saliency.scoring.tables import TableSpec, cell, column_marks, render_experiment_table, render_table
 
 SPEC = TableSpec("Table X", "voc", "fixations", ("mae", "iou"))
 
 
-def _summary(mean, excluded=0):
-    return {"mean": mean, "ci_low": mean - 0.01, "ci_high": mean + 0.01, "n": 10, "n_excluded": excluded}
+def _summary(mean, n=10):
+    return {"mean": mean, "ci_low": mean - 0.01, "ci_high": mean + 0.01, "n": n, "n_excluded": 10 - n}
 
 
-def test_cell_formats_mean_interval_and_exclusions():
-    assert cell(_summary(0.5)) == ("0.5000 [0.4900, 0.5100]", 0.5)
-    assert cell(_summary(0.5, excluded=2))[0].endswith("(2 excl.)")
-    assert cell({"n": 0, "n_excluded": 3})[0] == "n/a (0 of 3 usable)"
-    assert cell(0.25) == ("0.2500", 0.25)
+def test_cell_formats_mean_interval_and_counts():
+    assert cell(_summary(0.5)) == "0.5000 [0.4900, 0.5100]"
+    assert cell(_summary(0.5, n=8), n_images=10) == "0.5000 [0.4900, 0.5100] (n=8)"
+    assert cell(_summary(0.5), n_images=10, ties=3) == "0.5000 [0.4900, 0.5100] (3 ties)"
+    assert cell({"n": 0, "n_excluded": 3}) == "n/a (0 of 3 usable)"
+    assert cell({"value": 0.25, "ci_low": 0.2, "ci_high": 0.3}) == "0.2500 [0.2000, 0.3000]"
+    assert cell(0.25) == "0.2500" and cell(None) == "n/a (random init)"
 
 
-def test_best_is_bold_in_the_right_direction():
-    rows = {"a": {"mae": _summary(0.2), "iou": _summary(0.3)}, "b": {"mae": _summary(0.1), "iou": _summary(0.1)}}
-    text = render_table(SPEC, rows, {"a": "Model A"}, caption="Profile: test.")
+def _marks(per_image, columns):
+    rows = {row: {col: {"mean": float(np.mean(values[col]))} for col in columns} for row, values in per_image.items()}
+    return rows, column_marks(rows, columns, lambda col, a, b: paired_difference(per_image[a][col], per_image[b][col]))
+
+
+def test_best_row_is_bold_only_when_it_beats_every_other_row_in_the_right_direction():
+    rng = np.random.default_rng(0)
+    base = rng.uniform(0.2, 0.8, 50)
+    per_image = {
+        "a": {"mae": base + 0.1, "iou": base + 0.1},
+        "b": {"mae": base, "iou": base + rng.normal(0, 0.01, 50)},
+        "c": {"mae": base + 0.2, "iou": base + rng.normal(0, 0.01, 50) - 0.0005},
+    }
+    rows, marks = _marks(per_image, ["mae", "iou"])
+    assert marks["mae"] == {"a": "", "b": "best", "c": ""}  # lower MAE is better
+    assert marks["iou"] == {"a": "best", "b": "", "c": ""}
+    text = render_table(SPEC, rows, {"a": "Model A"}, marks, caption="Profile: test.")
     line_a = next(line for line in text.splitlines() if "Model A" in line)
-    line_b = next(line for line in text.splitlines() if line.startswith("| b"))
-    assert "**0.3000" in line_a and "**" not in line_a.split("|")[2]  # IoU: higher is better
-    assert "**0.1000" in line_b.split("|")[2]  # MAE: lower is better
+    assert "**" in line_a.split("|")[3] and "**" not in line_a.split("|")[2]
     assert "Profile: test." in text and "MAE ↓" in text
+
+
+def test_overlapping_rows_are_marked_as_a_tie_not_a_winner():
+    """Regression (issue 10.4): bold used to mark the best point estimate even when intervals overlapped."""
+    rng = np.random.default_rng(1)
+    base = rng.uniform(0.1, 0.2, 60)
+    per_image = {"a": {"mae": base + rng.normal(0, 0.02, 60)}, "b": {"mae": base + rng.normal(0, 0.02, 60)}}
+    rows, marks = _marks(per_image, ["mae"])
+    assert set(marks["mae"].values()) == {"tied"}
+    text = render_table(TableSpec("T", "voc", "fixations", ("mae",)), rows, {}, marks)
+    assert "**" not in text and text.count("_0.1") == 2
+
+
+def test_experiment_table_shows_each_delta_with_its_interval_and_star():
+    comparison = {
+        "original": {"seeds": 3, "ap50_voc": _summary(0.8), "human_masks": {"mae": _summary(0.2)}},
+        "erasing": {
+            "seeds": 3,
+            "ap50_voc": _summary(0.7),
+            "ap50_voc_delta": {"mean": -0.1, "ci_low": -0.15, "ci_high": -0.05},
+            "human_masks": {"mae": _summary(0.21), "mae_delta": {"mean": 0.01, "ci_low": -0.01, "ci_high": 0.03}},
+        },
+    }
+    text = render_experiment_table(
+        "Main", comparison, columns=[("human_masks", "mae")], labels={"erasing": "Selective erasing"},
+        changed={"erasing": 12},
+    )  # fmt: skip
+    erasing = next(line for line in text.splitlines() if "Selective erasing" in line)
+    assert "-0.1000 [-0.1500, -0.0500]*" in erasing  # excludes 0: detectable
+    assert "+0.0100 [-0.0100, +0.0300] " in erasing or erasing.rstrip("| ").endswith("+0.0300]")  # no star
+    assert "| 12 " in erasing and "| 3 " in erasing

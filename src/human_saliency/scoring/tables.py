@@ -1,9 +1,14 @@
-"""The write-up's tables, filled from the metrics JSON files and rendered as Markdown with tabulate."""
+"""The write-up's tables, filled from the metrics and the per-image scores, rendered as Markdown (tabulate).
+
+Every cell is a number with its 95 % interval. Rows are compared by paired intervals (every detector and
+arm is scored on the same images): a row is marked best only when it beats every other row detectably;
+otherwise the rows tied for best are marked as a tie. Each table's caption states the rule.
+"""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,6 +18,7 @@ from tabulate import tabulate
 from human_saliency.io.files import read_json
 from human_saliency.scoring.metrics import HIGHER_IS_BETTER
 from human_saliency.scoring.score import study_metrics_path
+from human_saliency.scoring.statistics import best_rows, excludes_zero
 
 # The model-randomisation check: a map that stays the same when the weights are randomised is suspect.
 DIRECTIONS = {**HIGHER_IS_BETTER, "randomisation_cc": False}
@@ -20,6 +26,7 @@ DIRECTIONS = {**HIGHER_IS_BETTER, "randomisation_cc": False}
 LABELS = {
     "mae": "MAE ↓",
     "iou": "IoU top-10% ↑",
+    "iou_study": "IoU, study's ≥ rule ↑",
     "cc": "CC ↑",
     "sim": "SIM ↑",
     "kld": "KL ↓",
@@ -53,19 +60,30 @@ STUDY_TABLES = (
         "Table 2: detectors vs predicted eye fixations, MIT1003",
         "mit1003",
         "fixations",
-        ("mae", "iou", "cc", "sim", "kld"),
+        ("mae", "iou", "iou_study", "cc", "sim", "kld"),
     ),
     TableSpec(
         "Table 3: detectors vs predicted eye fixations, VOC test split",
         "voc",
         "fixations",
-        ("mae", "iou", "cc", "sim", "kld"),
+        ("mae", "iou", "iou_study", "cc", "sim", "kld"),
     ),
     TableSpec(
         "Table 4: detectors vs human attention masks, VOC test split",
         "voc",
         "human_masks",
-        ("mae", "iou", "cc", "sim", "kld", "pointing_game", "relevance_mass", "relevance_rank", "randomisation_cc"),
+        (
+            "mae",
+            "iou",
+            "iou_study",
+            "cc",
+            "sim",
+            "kld",
+            "pointing_game",
+            "relevance_mass",
+            "relevance_rank",
+            "randomisation_cc",
+        ),
     ),
     TableSpec(
         "Table 5 (extension): detectors vs recorded human fixations, MIT1003",
@@ -76,37 +94,86 @@ STUDY_TABLES = (
 )
 
 
-def cell(value: Any) -> tuple[str, float]:
-    """A metric leaf as (text, value): a summary dict shows its mean and 95 % interval."""
-    if isinstance(value, dict):
-        if "mean" not in value:
-            return f"n/a (0 of {value.get('n_excluded', 0)} usable)", math.nan
-        text = f"{value['mean']:.4f} [{value['ci_low']:.4f}, {value['ci_high']:.4f}]"
-        if value.get("n_excluded"):
-            text += f" ({value['n_excluded']} excl.)"
-        return text, value["mean"]
+MARK_RULE = (
+    "Bold: the best row, its paired 95 % interval against every other row excluding 0; italic: the rows tied "
+    "for best (no detectable difference from the best mean). n: the images scored, when fewer than all "
+    "(degenerate maps or references are excluded, never averaged in). ties: images whose top-10 % region "
+    "fell back to the pixels above the map's minimum (that minimum fills more than 10 % of the map)."
+)
+
+
+def cell(value: Any, *, n_images: int | None = None, ties: int | None = None) -> str:
+    """A metric leaf as text: a summary shows its mean (or AP value) and 95 % interval, and the counts that
+    qualify it: ``n`` when fewer than ``n_images`` were scored, ``ties`` for the IoU's fallback."""
+    if isinstance(value, Mapping):
+        point = value.get("mean", value.get("value"))
+        if point is None or (isinstance(point, float) and math.isnan(point)):
+            return f"n/a (0 of {value.get('n_excluded', 0) + value.get('n', 0)} usable)"
+        text = f"{point:.4f}"
+        if "ci_low" in value:
+            text += f" [{value['ci_low']:.4f}, {value['ci_high']:.4f}]"
+        notes = []
+        if n_images is not None and value.get("n", n_images) < n_images:
+            notes.append(f"n={value['n']}")
+        if ties:
+            notes.append(f"{ties} ties")
+        return f"{text} ({', '.join(notes)})" if notes else text
     if value is None:
-        return "n/a (random init)", math.nan
-    return f"{value:.4f}", float(value)
+        return "n/a (random init)"
+    return f"{value:.4f}"
+
+
+def point(value: Any) -> float:
+    """The point estimate of a leaf (a summary's mean or value, or the number itself); NaN if none."""
+    if isinstance(value, Mapping):
+        found = value.get("mean", value.get("value"))
+        return math.nan if found is None else float(found)
+    return math.nan if value is None else float(value)
+
+
+def emphasise(text: str, mark: str) -> str:
+    """Bold for the best row, italic for a row tied for best."""
+    return {"best": f"**{text}**", "tied": f"_{text}_"}.get(mark, text)
+
+
+def column_marks(
+    rows: Mapping[str, Mapping[str, Any]],
+    columns: Sequence[str],
+    difference: Callable[[str, str, str], Mapping[str, Any]],
+) -> dict[str, dict[str, str]]:
+    """Per column, each row's mark (:func:`statistics.best_rows`); ``difference(column, a, b)`` pairs two rows."""
+    return {
+        column: best_rows(
+            {row: point(values.get(column)) for row, values in rows.items()},
+            lambda a, b, column=column: difference(column, a, b),
+            higher_is_better=DIRECTIONS.get(column, True),
+        )
+        for column in columns
+    }
 
 
 def render_table(
-    spec: TableSpec, rows: dict[str, dict[str, Any]], row_labels: dict[str, str], *, caption: str = ""
+    spec: TableSpec,
+    rows: Mapping[str, Mapping[str, Any]],
+    row_labels: Mapping[str, str],
+    marks: Mapping[str, Mapping[str, str]],
+    *,
+    caption: str = "",
 ) -> str:
-    """One Markdown table; the best value of each column is bold (direction from DIRECTIONS)."""
-    texts = {row: {col: cell(rows[row].get(col)) for col in spec.columns} for row in rows}
-    best = {}
-    for col in spec.columns:
-        values = [texts[row][col][1] for row in rows if not math.isnan(texts[row][col][1])]
-        if len(values) > 1:
-            best[col] = max(values) if DIRECTIONS.get(col, True) else min(values)
-    body = [
-        [row_labels.get(row, row)]
-        + [f"**{text}**" if best.get(col) == value else text for col, (text, value) in texts[row].items()]
-        for row in rows
-    ]
-    table = tabulate(body, headers=["Model"] + [LABELS.get(c, c) for c in spec.columns], tablefmt="github")
-    return f"### {spec.title}\n\n{caption}\n\n{table}\n" if caption else f"### {spec.title}\n\n{table}\n"
+    """One study table: a row per detector, each cell with its interval and counts, the best row marked."""
+    body = []
+    for row, values in rows.items():
+        n_images = values.get("n_images")
+        texts = [
+            emphasise(
+                cell(values.get(col), n_images=n_images, ties=values.get("n_top_ties") if col == "iou" else None),
+                marks.get(col, {}).get(row, ""),
+            )
+            for col in spec.columns
+        ]
+        body.append([row_labels.get(row, row), *texts])
+    headers = ["Model"] + [LABELS.get(c, c) for c in spec.columns]
+    return _section(spec.title, tabulate(body, headers=headers, tablefmt="github", disable_numparse=True), caption)
 
 
 def load_rows(metrics_dir: Path, spec: TableSpec, models: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -114,39 +181,40 @@ def load_rows(metrics_dir: Path, spec: TableSpec, models: Sequence[str]) -> dict
     return {model: read_json(study_metrics_path(metrics_dir, spec.dataset, spec.reference, model)) for model in models}
 
 
-def _mean(value: Any) -> float:
-    return value.get("mean", math.nan) if isinstance(value, dict) else float(value)
-
-
 def render_experiment_table(
     title: str,
-    results: dict[str, dict[str, Any]],
-    changed: dict[str, int],
+    comparison: Mapping[str, Mapping[str, Any]],
     *,
-    reference: str,
-    labels: dict[str, str],
-    control: str,
+    columns: Sequence[tuple[str, str]],
+    labels: Mapping[str, str],
+    changed: Mapping[str, int],
     caption: str = "",
 ) -> str:
-    """The main experiment: per training set, mAP and saliency alignment, each with its change vs ``control``."""
-    base = results[control]
-    columns = ("mae", "iou", "cc")
-    headers = ["Training set", "Images changed", "AP50 VOC ↑", "Δ", "AP COCO ↑"]
-    for col in columns:
-        headers += [LABELS[col], "Δ"]
-    headers.append("Randomisation CC ↓")
+    """The main experiment: per arm, AP50 and the (reference, metric) ``columns`` with their intervals over
+    seeds and images, and each one's Δ against the control with its paired interval (``*``: it excludes 0)."""
+    headers = ["Training set", "Images changed", "Seeds", LABELS["ap50_voc"], "Δ"]
+    for reference, metric in columns:
+        label = LABELS["randomisation_cc"] if reference == "randomisation" else LABELS.get(metric, metric)
+        headers += [label, "Δ"]
     body = []
-    for arm, result in results.items():
-        row = [labels.get(arm, arm), changed.get(arm, 0)]
-        row += [
-            f"{result['ap50_voc']:.4f}",
-            f"{result['ap50_voc'] - base['ap50_voc']:+.4f}",
-            f"{result['ap_coco']:.4f}",
-        ]
-        for col in columns:
-            value = result[reference].get(col, {})
-            row += [cell(value)[0], f"{_mean(value) - _mean(base[reference].get(col, {})):+.4f}"]
-        row.append(cell(result["randomisation_cc"])[0])
+    for arm, result in comparison.items():
+        row = [labels.get(arm, arm), changed.get(arm, 0), result["seeds"], cell(result["ap50_voc"])]
+        row.append(_delta(result.get("ap50_voc_delta")))
+        for reference, metric in columns:
+            row += [cell(result[reference][metric]), _delta(result[reference].get(f"{metric}_delta"))]
         body.append(row)
-    table = tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
+    return _section(title, tabulate(body, headers=headers, tablefmt="github", disable_numparse=True), caption)
+
+
+def _delta(value: Mapping[str, Any] | None) -> str:
+    """A Δ cell: signed mean and interval, starred when the interval excludes 0; empty for the control."""
+    if value is None:
+        return ""
+    if "ci_low" not in value:
+        return f"{value['mean']:+.4f}"
+    star = "*" if excludes_zero(value) else ""
+    return f"{value['mean']:+.4f} [{value['ci_low']:+.4f}, {value['ci_high']:+.4f}]{star}"
+
+
+def _section(title: str, table: str, caption: str) -> str:
     return f"### {title}\n\n{caption}\n\n{table}\n" if caption else f"### {title}\n\n{table}\n"
