@@ -38,6 +38,8 @@ class RemoteParams(_Section):
     cache_dir: str = ".cache/downloads"
     timeout_s: float = Field(default=60.0, gt=0)
     retries: int = Field(default=3, ge=0, le=20)
+    max_bytes: int = Field(default=8_000_000_000, ge=1)
+    max_ratio: float = Field(default=100.0, ge=1, allow_inf_nan=False)
     voc2012: SourceSpec
     human_masks: SourceSpec
     mit1003_stimuli: SourceSpec

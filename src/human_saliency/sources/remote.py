@@ -38,7 +38,7 @@ def fetch_sources(remote: RemoteParams, raw_dir: str | os.PathLike) -> dict[str,
             timeout_s=remote.timeout_s,
             retries=remote.retries,
         )
-        members = extract(path, raw_dir / spec.dest)
+        members = extract(path, raw_dir / spec.dest, max_bytes=remote.max_bytes, max_ratio=remote.max_ratio)
         manifest[name] = {
             "url": spec.url,
             "filename": spec.filename,
