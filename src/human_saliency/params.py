@@ -37,6 +37,7 @@ class RemoteParams(_Section):
 
     cache_dir: str = ".cache/downloads"
     timeout_s: float = Field(default=60.0, gt=0)
+    min_bytes_per_s: float = Field(default=1024.0, ge=0, allow_inf_nan=False)
     retries: int = Field(default=3, ge=0, le=20)
     max_bytes: int = Field(default=8_000_000_000, ge=1)
     max_ratio: float = Field(default=100.0, ge=1, allow_inf_nan=False)
