@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import glob
 import json
 import logging
 import os
@@ -75,18 +76,35 @@ def _try_lock(fd: int) -> bool:
 
 @contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary sibling folder that replaces ``path`` only if the block succeeds."""
+    """Yield a temporary sibling folder that replaces ``path`` only if the block succeeds.
+
+    One run at a time: the lock ``.<name>.lock`` beside ``path`` is held throughout, and a second run is
+    a DataError naming it. Holding it, every ``.<name>.tmp-*`` sibling is a leftover of a run that died
+    without cleaning up (kill -9, a power cut), and is removed first.
+    """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = make_temp_dir(final.parent, f".{final.name}.tmp-")
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    with exclusive_lock(final.with_name(f".{final.name}.lock"), holder=f"another run writing {final}"):
+        _sweep(final)
+        tmp = make_temp_dir(final.parent, f".{final.name}.tmp-")
+        try:
+            yield tmp
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+
+
+def _sweep(final: Path) -> None:
+    """Remove the temporary siblings of ``final`` that interrupted runs left."""
+    for stale in final.parent.glob(f".{glob.escape(final.name)}.tmp-*"):
+        log.warning("%s: removing what an interrupted run left", stale)
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale)
+        else:
+            stale.unlink()
 
 
 @contextlib.contextmanager
