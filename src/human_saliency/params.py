@@ -91,6 +91,7 @@ class PrepareParams(_Section):
 
     on_bad_input: Literal["skip", "error"] = "skip"
     min_box_size: int = Field(default=1, ge=1, le=64)
+    max_dropped_fraction: float = Field(default=0.05, ge=0, le=1)
 
 
 class RuntimeParams(_Section):
