@@ -7,13 +7,23 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from human_saliency.errors import ParamsError
 
 DEFAULT_PARAMS = Path("params.yaml")
 
 MD5 = Annotated[str, Field(pattern=r"^[0-9a-f]{32}$")]
+
+
+def _not_dots(name: str) -> str:
+    if name in (".", ".."):
+        raise ValueError("must name a file, not a folder")
+    return name
+
+
+# One path component: no separator, and not "." or ".." (the cache folder or its parent).
+FileName = Annotated[str, Field(pattern=r"^[^/\\]+$"), AfterValidator(_not_dots)]
 
 
 class _Section(BaseModel):
@@ -26,17 +36,26 @@ class SourceSpec(_Section):
     """One remote archive: where it lives, what it must hash to, and where it extracts."""
 
     url: str = Field(pattern=r"^(https?|file)://")
-    filename: str = Field(pattern=r"^[^/\\]+$")
+    filename: FileName
     size: Annotated[int, Field(ge=1)] | None = None
     md5: MD5 | None = None
     dest: Literal["voc", "human_masks", "mit1003"]
+
+    @field_validator("filename")
+    @classmethod
+    def _archive_suffix(cls, filename: str) -> str:
+        from human_saliency.io.archive import ARCHIVE_SUFFIXES  # the extractor's list is the one list
+
+        if not filename.lower().endswith(ARCHIVE_SUFFIXES):
+            raise ValueError(f"must end with one of {', '.join(ARCHIVE_SUFFIXES)}, the archive types extracted")
+        return filename
 
 
 class RemoteParams(_Section):
     """The real datasets of the study (paper profile)."""
 
     cache_dir: str = ".cache/downloads"
-    timeout_s: float = Field(default=60.0, gt=0)
+    timeout_s: float = Field(default=60.0, gt=0, allow_inf_nan=False)
     min_bytes_per_s: float = Field(default=1024.0, ge=0, allow_inf_nan=False)
     retries: int = Field(default=3, ge=0, le=20)
     max_bytes: int = Field(default=8_000_000_000, ge=1)
@@ -54,6 +73,15 @@ class RemoteParams(_Section):
             "mit1003_stimuli": self.mit1003_stimuli,
             "mit1003_fixations": self.mit1003_fixations,
         }
+
+    @model_validator(mode="after")
+    def _check(self) -> RemoteParams:
+        seen: dict[str, str] = {}
+        for name, spec in self.sources().items():
+            if spec.filename in seen:
+                raise ValueError(f"{seen[spec.filename]} and {name} share the filename {spec.filename!r}")
+            seen[spec.filename] = name
+        return self
 
 
 class EmbeddedParams(_Section):
@@ -109,7 +137,7 @@ class WeightsFile(_Section):
     """A downloadable weights or data file, pinned by its SHA-256 (null: unpinned, warned about)."""
 
     url: str = Field(pattern=r"^(https?|file)://")
-    filename: str = Field(pattern=r"^[^/\\]+$")
+    filename: FileName
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{8,64}$")] | None = None
 
 
@@ -250,7 +278,7 @@ def _describe(error: dict[str, Any], model: type[BaseModel]) -> str:
         return f"{key}: required key is missing"
     if isinstance(error["input"], dict):  # a whole-section check: the message names the values
         return f"{key}: {error['msg'].removeprefix('Value error, ')}"
-    return f"{key}: {error['msg']} (got {error['input']!r})"
+    return f"{key}: {error['msg'].removeprefix('Value error, ')} (got {error['input']!r})"
 
 
 def _known_keys_hint(loc: tuple, model: type[BaseModel]) -> str:
