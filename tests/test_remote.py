@@ -13,7 +13,7 @@ from PIL import Image
 
 from httpserver import FileServer
 from human_saliency.errors import DataError, DownloadError
-from human_saliency.io.files import read_json
+from human_saliency.io.files import atomic_dir, read_json
 from human_saliency.params import RemoteParams, SourceSpec
 from human_saliency.sources.remote import fetch_sources
 
@@ -236,3 +236,26 @@ def test_a_changed_url_is_fetched_again_and_recorded(http_server: FileServer, tm
     assert manifest["mit1003_fixations"]["url"] == url
     assert manifest["mit1003_fixations"]["md5"] == hashlib.md5(new).hexdigest()
     assert (tmp_path / "raw2" / "mit1003" / "ALLFIXATIONMAPS" / f"{STEM}_fixPts.jpg").read_bytes() == b"v2"
+
+
+# --- as the download stage runs it: inside atomic_dir ---------------------------------------------------
+
+
+def test_a_hostile_archive_leaves_no_output_no_temporary_folder_and_nothing_outside(http_server: FileServer, tmp_path):
+    archives = _archives(tmp_path)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        escape = tarfile.TarInfo("VOCdevkit/escape")
+        escape.type, escape.linkname = tarfile.SYMTYPE, ".."
+        tf.addfile(escape)
+        payload = tarfile.TarInfo("VOCdevkit/escape/outside.txt")
+        payload.size = 5
+        tf.addfile(payload, io.BytesIO(b"owned"))
+    archives["voc2012"] = ("VOCtrainval_11-May-2012.tar", buf.getvalue(), "voc", True)
+    remote = _remote(http_server, tmp_path, archives)
+    out = tmp_path / "data" / "raw"
+
+    with pytest.raises(DataError, match="unsafe member 'VOCdevkit/escape': symbolic link"), atomic_dir(out) as tmp:
+        fetch_sources(remote, tmp)
+    assert sorted(p.name for p in out.parent.iterdir()) == [".raw.lock"]  # no output, no temporary folder
+    assert not list(tmp_path.rglob("outside.txt"))
