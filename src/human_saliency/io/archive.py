@@ -81,8 +81,9 @@ def extract(archive: str | os.PathLike, dest_dir: str | os.PathLike, *, max_byte
     try:
         with _reading(label), read(archive, label, max_bytes, max_ratio) as members:
             _check_tree(label, members)
+            root = os.path.realpath(tmp)
             for member in members:
-                _write(label, tmp, member)
+                _write(label, root, member)
         if dest_dir.exists():
             _merge(tmp, dest_dir)
         else:
@@ -94,8 +95,9 @@ def extract(archive: str | os.PathLike, dest_dir: str | os.PathLike, *, max_byte
 
 
 def check_archive(path: str | os.PathLike, *, name: str | None = None) -> None:
-    """Read the whole member listing of ``path`` (typed by ``name``, default its own name); DataError if it
-    is not a complete archive: an error page, a body cut short, a file spliced from two versions' ends."""
+    """Read the whole member listing of ``path`` (typed by ``name``, default its own name), with the checks
+    ``extract`` makes on names and types; DataError if it is not a whole archive (an error page, a body cut
+    short). Member data is not read: a corrupt member still fails its CRC or stream check at extraction."""
     label = name or str(path)
     with _reading(label), _reader(label)(Path(path), label, None, None):
         pass
@@ -232,11 +234,10 @@ def _check_tree(archive: str, members: list[_Member]) -> None:
         raise DataError(f"{archive}: member {files[clashes[0]]!r} is both a file and a folder")
 
 
-def _write(archive: str, out: Path, member: _Member) -> None:
-    """Write one member under ``out``, after checking where its folder really is."""
-    target = out.joinpath(*member.parts)
+def _write(archive: str, root: str, member: _Member) -> None:
+    """Write one member under the folder ``root`` (a real path), after checking where its folder really is."""
+    target = Path(root).joinpath(*member.parts)
     folder = target if member.is_dir else target.parent
-    root = os.path.realpath(out)
     if os.path.commonpath([root, os.path.realpath(folder)]) != root:
         raise DataError(f"{archive}: unsafe member {member.name!r}: resolves outside the extraction folder")
     folder.mkdir(parents=True, exist_ok=True)
