@@ -27,6 +27,7 @@ def main() -> None:
             args.raw,
             tmp,
             classes=classes,
+            max_dropped_fraction=params.prepare.max_dropped_fraction,
             on_bad_input=params.prepare.on_bad_input,
             min_box_size=params.prepare.min_box_size,
         )

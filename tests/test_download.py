@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import os
+import threading
+import time
 
 import pytest
 
-from human_saliency.errors import DownloadError
+from human_saliency.errors import DataError, DownloadError
 from human_saliency.io.download import fetch, md5sum
 
 from httpserver import FileServer
@@ -116,7 +119,8 @@ def test_checksum_mismatch_names_file_and_values_and_deletes_it(http_server: Fil
         fetch(url, dest, size=len(DATA), md5=wrong)
     message = str(err.value)
     assert "a.bin" in message and wrong in message and MD5 in message
-    assert list(dest.parent.iterdir()) == []  # neither dest nor its .part: the next run starts clean
+    # neither dest nor its .part (nor the ETag kept to resume it): the next run starts clean
+    assert [p.name for p in dest.parent.iterdir()] == ["a.bin.lock"]
 
 
 def test_size_mismatch_names_file_and_values_and_deletes_it(http_server: FileServer, tmp_path):
@@ -127,7 +131,7 @@ def test_size_mismatch_names_file_and_values_and_deletes_it(http_server: FileSer
         fetch(url, dest, size=len(DATA) + 1, md5=MD5)
     message = str(err.value)
     assert "a.bin" in message and str(len(DATA) + 1) in message and str(len(DATA)) in message
-    assert list(dest.parent.iterdir()) == []
+    assert [p.name for p in dest.parent.iterdir()] == ["a.bin.lock"]
 
 
 def test_transient_http_error_is_retried(http_server: FileServer, tmp_path):
@@ -180,3 +184,171 @@ def test_file_url_missing_source_names_it(tmp_path):
     missing = tmp_path / "nope.bin"
     with pytest.raises(DownloadError, match="nope.bin"):
         fetch(missing.as_uri(), tmp_path / "a.bin", size=None, md5=None)
+
+
+# --- flaky and hostile servers -----------------------------------------------------------------------
+
+
+def test_a_stall_keeps_every_byte_received(http_server: FileServer, tmp_path):
+    # The server sends 100 kB, then goes silent: what arrived must be on disk for the next run.
+    url = http_server.add("a.bin", DATA)
+    dest = tmp_path / "a.bin"
+    http_server.stall_after = [100_000]
+
+    with pytest.raises(DownloadError, match="100000 bytes kept"):
+        fetch(url, dest, size=len(DATA), md5=MD5, timeout_s=0.3, retries=0)
+    assert dest.with_name("a.bin.part").stat().st_size == 100_000
+
+
+def test_a_trickling_server_ends_in_an_error_within_a_bounded_time(http_server: FileServer, tmp_path):
+    # A byte every 10 ms never trips a per-read timeout; the rate floor ends each try after timeout_s.
+    url = http_server.add("a.bin", DATA[:400])
+    http_server.trickle_s = 0.01
+    started = time.monotonic()
+
+    with pytest.raises(DownloadError, match=r"slower than 1000 B/s over 0.2 s .*gave up after 2 tries"):
+        fetch(url, tmp_path / "a.bin", size=None, md5=None, timeout_s=0.2, min_bytes_per_s=1000, retries=1, backoff_s=0)
+    assert time.monotonic() - started < 1.5
+    assert len(http_server.requests) == 2
+
+
+def _etag(data: bytes) -> str:
+    return f'"{hashlib.md5(data).hexdigest()}"'
+
+
+def test_resume_sends_if_range_and_starts_over_when_the_file_changed(http_server: FileServer, tmp_path):
+    old, new = DATA, os.urandom(len(DATA))
+    url = http_server.add("a.bin", old)
+    dest = tmp_path / "a.bin"
+    http_server.cut_after = [100_000]
+    with pytest.raises(DownloadError):
+        fetch(url, dest, size=None, md5=None, retries=0)
+
+    http_server.add("a.bin", new)  # the server's file changed between the two runs
+    fetch(url, dest, size=None, md5=None, retries=0)
+    assert dest.read_bytes() == new  # not old[:100000] + new[100000:]
+    second = http_server.requests[1]
+    assert (second.range, second.if_range) == ("bytes=100000-", _etag(old))
+
+
+def test_resume_with_if_range_continues_an_unchanged_file(http_server: FileServer, tmp_path):
+    url = http_server.add("a.bin", DATA)
+    dest = tmp_path / "a.bin"
+    http_server.cut_after = [100_000]
+
+    fetch(url, dest, size=None, md5=None, retries=1, backoff_s=0)
+    assert dest.read_bytes() == DATA
+    assert [(r.range, r.if_range) for r in http_server.requests] == [(None, None), ("bytes=100000-", _etag(DATA))]
+
+
+def test_a_server_ignoring_if_range_cannot_splice_two_versions(http_server: FileServer, tmp_path):
+    url = http_server.add("a.bin", DATA)
+    dest = tmp_path / "a.bin"
+    http_server.cut_after = [100_000]
+    with pytest.raises(DownloadError):
+        fetch(url, dest, size=None, md5=None, retries=0)
+    new = os.urandom(len(DATA))
+    http_server.add("a.bin", new)
+    http_server.if_range_ignored = True  # answers 206 from the new file, with the new ETag
+
+    fetch(url, dest, size=None, md5=None, retries=1, backoff_s=0)
+    assert dest.read_bytes() == new
+    assert [r.range for r in http_server.requests] == [None, "bytes=100000-", None]
+
+
+def test_unpinned_part_without_validators_is_started_over(http_server: FileServer, tmp_path):
+    # No ETag, no Last-Modified, no pinned MD5: nothing could tell a spliced file, so no splicing.
+    http_server.validators = False
+    url = http_server.add("a.bin", DATA)
+    dest = tmp_path / "a.bin"
+    http_server.cut_after = [100_000]
+    with pytest.raises(DownloadError):
+        fetch(url, dest, size=None, md5=None, retries=0)
+    new = os.urandom(len(DATA))
+    http_server.add("a.bin", new)
+
+    fetch(url, dest, size=None, md5=None, retries=0)
+    assert dest.read_bytes() == new
+    assert http_server.requests[1].range is None
+
+
+def test_pinned_part_without_validators_is_resumed(http_server: FileServer, tmp_path):
+    http_server.validators = False  # the MD5 catches a splice
+    url = http_server.add("a.bin", DATA)
+    dest = tmp_path / "a.bin"
+    http_server.cut_after = [100_000]
+
+    fetch(url, dest, size=len(DATA), md5=MD5, retries=1, backoff_s=0)
+    assert dest.read_bytes() == DATA
+    assert http_server.requests[1].range == "bytes=100000-"
+
+
+def _refuse_html(path):
+    if path.read_bytes().startswith(b"<"):
+        raise DataError("a.bin: not the expected format")
+
+
+def test_a_download_failing_its_check_is_discarded_not_cached(http_server: FileServer, tmp_path):
+    url = http_server.add("a.bin", b"<html>503 Service Unavailable</html>")
+    dest = tmp_path / "cache" / "a.bin"
+
+    with pytest.raises(DownloadError, match=f"{url}: a.bin: not the expected format; discarded, not cached"):
+        fetch(url, dest, size=None, md5=None, check=_refuse_html)
+    assert sorted(p.name for p in dest.parent.iterdir()) == ["a.bin.lock"]
+
+    http_server.add("a.bin", DATA)
+    assert fetch(url, dest, size=None, md5=None, check=_refuse_html).read_bytes() == DATA
+    assert len(http_server.requests) == 2
+
+
+@pytest.mark.parametrize("no_length", [False, True], ids=["content-length", "no-content-length"])
+def test_a_download_over_max_bytes_is_stopped_and_discarded(http_server: FileServer, tmp_path, no_length):
+    url = http_server.add("a.bin", DATA)
+    http_server.no_length = no_length
+    dest = tmp_path / "a.bin"
+
+    with pytest.raises(DownloadError, match=f"{url}: more than max_bytes=100000 bytes; discarded"):
+        fetch(url, dest, size=None, md5=None, max_bytes=100_000)
+    assert not dest.exists() and not dest.with_name("a.bin.part").exists()
+
+
+def test_two_runs_sharing_the_cache_download_once(http_server: FileServer, tmp_path):
+    # Both find no cached file; without a lock both append to one .part and cache a doubled file.
+    url = http_server.add("a.bin", DATA)
+    http_server.delay_s = 0.3
+    dest = tmp_path / "cache" / "a.bin"
+    errors = []
+
+    def run():
+        try:
+            fetch(url, dest, size=None, md5=None, retries=0)
+        except DownloadError as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert dest.read_bytes() == DATA
+    assert len(http_server.requests) == 1  # the second waited, then found the first one's file
+
+
+def test_a_held_cache_lock_is_waited_for_then_named(http_server: FileServer, tmp_path):
+    url = http_server.add("a.bin", DATA)
+    dest = tmp_path / "cache" / "a.bin"
+    dest.parent.mkdir()
+    with open(dest.with_name("a.bin.lock"), "w") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)
+        with pytest.raises(DataError, match=r"a.bin.lock: held by another run .* gave up waiting after 0.2 s"):
+            fetch(url, dest, size=None, md5=None, lock_wait_s=0.2)
+    assert http_server.requests == []
+
+
+def test_an_unusable_cache_folder_is_a_one_line_error(http_server: FileServer, tmp_path):
+    url = http_server.add("a.bin", DATA)
+    (tmp_path / "cache").write_text("a file where the cache folder should be")
+
+    with pytest.raises(DownloadError, match="cache/sub: cannot use it as a download cache folder"):
+        fetch(url, tmp_path / "cache" / "sub" / "a.bin", size=None, md5=None)

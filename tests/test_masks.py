@@ -18,9 +18,11 @@ def test_index_masks_groups_ids_across_class_folders(tmp_path):
     (tmp_path / "cat" / "notes.txt").write_text("not a mask")
     (tmp_path / "cat" / "._2008_000001.jpg").write_bytes(b"macOS resource fork")
     (tmp_path / "stray.jpg").write_bytes(b"")  # not inside a class folder
+    (tmp_path / "._stray.jpg").write_bytes(b"")
     index = index_masks(tmp_path)
-    assert list(index) == ["2008_000001", "2008_000002"]
-    assert index["2008_000002"] == [tmp_path / cls / "2008_000002.jpg" for cls in ("cat", "dog")]
+    assert list(index.by_id) == ["2008_000001", "2008_000002"]
+    assert index.by_id["2008_000002"] == [tmp_path / cls / "2008_000002.jpg" for cls in ("cat", "dog")]
+    assert index.outside_class_folders == [tmp_path / "stray.jpg"]  # reported, not silently ignored
 
 
 def test_merge_masks_is_the_pixelwise_max():
@@ -49,6 +51,14 @@ def test_read_mask_is_unit_range_not_0_255(tmp_path):
     unit = read_mask(tmp_path / "m.png")
     assert unit.dtype == np.float32
     np.testing.assert_allclose(unit, [[0.0, 0.2, 1.0]])
+
+
+def test_16_bit_png_masks_are_scaled_not_clipped(tmp_path):
+    # 197/65535 is a 0.3 % weight: clipping to 8 bits would read it as 197/255, 77 %.
+    pixels = np.array([[0, 197, 32768, 65535]], dtype=np.uint16)
+    Image.fromarray(pixels).save(tmp_path / "m.png")
+    assert Image.open(tmp_path / "m.png").mode.startswith("I")
+    np.testing.assert_array_equal(load_mask(tmp_path / "m.png"), [[0, 1, 128, 255]])
 
 
 def test_load_mask_reads_an_rgb_jpeg_as_gray(tmp_path):

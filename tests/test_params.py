@@ -60,6 +60,25 @@ def raw():
         (("study", "weights"), "coco", "study.weights: 'coco' weights predict VOC's 20 classes, but data.source"),
         (("train", "init"), "coco", "train.init: 'coco' weights predict VOC's 20 classes"),
         (("aug", "base"), "coco", "aug.base: 'coco' weights predict VOC's 20 classes"),
+        # Values that passed validation and then crashed a stage (issue 13, item 11):
+        (("data", "remote", "voc2012", "filename"), "..", "data.remote.voc2012.filename: must name a file"),
+        (("data", "remote", "mit1003_stimuli", "filename"), ".", "data.remote.mit1003_stimuli.filename: must name a"),
+        (("fixations", "centerbias", "filename"), "..", "fixations.centerbias.filename: must name a file"),
+        (
+            ("data", "remote", "voc2012", "filename"),
+            "VOCtrainval_11-May-2012.rar",  # found only after a 2 GB download
+            "data.remote.voc2012.filename: must end with one of .tar, .tar.gz, .tgz, .tar.bz2, .zip",
+        ),
+        (("data", "remote", "timeout_s"), float("inf"), "data.remote.timeout_s: Input should be a finite number"),
+        (("data", "remote", "min_bytes_per_s"), float("nan"), "data.remote.min_bytes_per_s: Input should be a finite"),
+        (("data", "remote", "max_ratio"), float("inf"), "data.remote.max_ratio: Input should be a finite number"),
+        (("data", "remote", "max_bytes"), 0, "data.remote.max_bytes: Input should be greater than or equal to 1"),
+        (
+            ("data", "remote", "human_masks", "filename"),
+            "ALLSTIMULI.zip",
+            "data.remote: human_masks and mit1003_stimuli share the filename 'ALLSTIMULI.zip'",
+        ),
+        (("prepare", "max_dropped_fraction"), 1.5, "prepare.max_dropped_fraction: Input should be less than or equal"),
     ],
 )
 def test_bad_value_names_its_key(raw, path, value, expected):

@@ -98,9 +98,10 @@ def _happy(root: Path) -> Raw:
 
 
 def _prepare(root: Path, **kwargs) -> tuple[Path, dict]:
+    """prepare_dataset with no limit on dropped images unless a test sets one (the tiny sets drop 1 in 5)."""
     out = root / "prepared"
-    summary = prepare_dataset(root / "raw", out, classes=kwargs.pop("classes", CLASSES), **kwargs)
-    return out, summary
+    options = {"classes": CLASSES, "max_dropped_fraction": 1.0, **kwargs}
+    return out, prepare_dataset(root / "raw", out, **options)
 
 
 def _load(out: Path, name: str) -> dict:
@@ -178,6 +179,8 @@ def test_masks_paired_by_id_not_listing_order(tmp_path):
         cls = "dog" if k < 3 else "cat"
         raw.mask(cls, voc_id, size=size, box=(0, 0, *size), value=40 * k + 20)
         expected[voc_id] = 40 * k + 20
+    raw.image("2010_000099")  # one image for the train split
+    raw.stimulus("s1")
     raw.write_trainval(seed=3)
     out, summary = _prepare(tmp_path)
     assert summary["skipped"]["mask_size_mismatch"] == 0
@@ -203,7 +206,7 @@ def test_output_is_deterministic(tmp_path):
     _happy(tmp_path / "raw")
     first, _ = _prepare(tmp_path)
     second = tmp_path / "again"
-    prepare_dataset(tmp_path / "raw", second, classes=CLASSES)
+    prepare_dataset(tmp_path / "raw", second, classes=CLASSES, max_dropped_fraction=0.0)
     for name in ("train.json", "test.json", "mit1003.json", "masks/2009_000010.png"):
         assert (first / name).read_bytes() == (second / name).read_bytes()
 
@@ -215,6 +218,7 @@ def test_real_archive_nesting_with_a_decoy_mask_folder(tmp_path):
     # The real benchmark also has an ImageNet human_attention_mask folder.
     (root / nested.parent / "ImageNet" / "human_attention_mask").mkdir(parents=True)
     raw.image("2008_000001")
+    raw.image("2008_000002")
     raw.mask("cat", "2008_000001")
     raw.stimulus("s1")
     raw.write_trainval()
@@ -290,7 +294,12 @@ def test_cmyk_and_grayscale_jpegs_are_converted_not_errors(tmp_path, policy, mod
 
 @pytest.mark.parametrize("policy", ["skip", "error"])
 @pytest.mark.parametrize(
-    "xml", ["<annotation><size><width>40", "<annotation><size><width>40</width></size></annotation>"]
+    "xml",
+    [
+        "<annotation><size><width>40",
+        "<annotation><object><bndbox><xmin>1</xmin><ymin>1</ymin><xmax>5</xmax><ymax>5</ymax></bndbox></object>"
+        "</annotation>",  # an object without <name>
+    ],
 )
 def test_malformed_xml_or_missing_field(tmp_path, caplog, policy, xml):
     def corrupt(raw):
@@ -449,6 +458,124 @@ def test_mit1003_bad_stimuli(tmp_path, caplog, policy, case):
     if policy == "skip":
         assert summary["skipped"][case] == 1
         assert summary["mit1003"]["stimuli"] == 2
+
+
+@pytest.mark.parametrize("policy", ["skip", "error"])
+@pytest.mark.parametrize("size", ["", "<size><width>0</width><height>0</height></size>"], ids=["missing", "0x0"])
+def test_missing_or_zero_xml_size_takes_the_image_size(tmp_path, caplog, policy, size):
+    def no_size(raw):
+        raw.image("2011_000014", size=(40, 30), objects=[("cat", 1, 1, 60, 20, 0)])
+        xml = raw.xml("2011_000014")
+        declared = "<size><width>40</width><height>30</height><depth>3</depth></size>"
+        xml.write_text(xml.read_text().replace(declared, size))
+        return xml
+
+    out, summary = _run_case(tmp_path, caplog, policy, no_size)
+    if policy == "skip":
+        image = next(i for i in _load(out, "train")["images"] if i["voc_id"] == "2011_000014")
+        assert (image["width"], image["height"]) == (40, 30)
+        assert summary["skipped"]["size_from_image"] == 1
+        assert PreparedSplit.load(out / "train.json").annotations(2011000014)[0]["bbox"] == [0, 0, 40, 20]
+
+
+@pytest.mark.parametrize("policy", ["skip", "error"])
+def test_object_without_bndbox_drops_that_object_only(tmp_path, caplog, policy):
+    def boxless(raw):
+        raw.image("2011_000015", objects=[("dog", 2, 2, 12, 12, 0)])
+        xml = raw.xml("2011_000015")
+        xml.write_text(xml.read_text().replace("</annotation>", "<object><name>cat</name></object></annotation>"))
+        return xml
+
+    out, summary = _run_case(tmp_path, caplog, policy, boxless)
+    if policy == "skip":
+        assert summary["skipped"]["objects_without_box"] == 1
+        anns = PreparedSplit.load(out / "train.json").annotations(2011000015)
+        assert [a["category_id"] for a in anns] == [2]
+
+
+def test_difficult_true_and_false_are_flags_not_errors(tmp_path):
+    raw = _happy(tmp_path / "raw")
+    raw.image("2011_000016", objects=[("dog", 2, 2, 12, 12, "True"), ("cat", 2, 2, 12, 12, "false")])
+    raw.write_trainval()
+    out, summary = _prepare(tmp_path, on_bad_input="error")
+    anns = PreparedSplit.load(out / "train.json").annotations(2011000016)
+    assert [a["difficult"] for a in anns] == [1, 0]
+
+
+@pytest.mark.parametrize("policy", ["skip", "error"])
+def test_mask_outside_a_class_folder_is_named_and_counted(tmp_path, caplog, policy):
+    def stray(raw):
+        path = raw.mask("cat", "2008_000002")
+        return path.rename(raw.mask_root / path.name)
+
+    out, summary = _run_case(tmp_path, caplog, policy, stray)
+    if policy == "skip":
+        assert summary["skipped"]["mask_outside_class_folder"] == 1
+        assert summary["test"]["images"] == 2
+
+
+# --- nothing passes silently: empty splits and mass drops stop the stage ------------------------------
+
+
+def test_every_masked_image_dropped_is_an_error_not_an_empty_test_split(tmp_path):
+    raw = Raw(tmp_path / "raw")
+    raw.image("2008_000001")
+    raw.image("2008_000002")
+    raw.mask("cat", "2008_000002", size=(30, 40))  # a stale mask archive: no size fits
+    raw.stimulus("s1")
+    raw.write_trainval()
+    with pytest.raises(DataError, match=r"the test split is empty .*mask_size_mismatch 1"):
+        _prepare(tmp_path)
+
+
+def test_no_mask_matching_any_image_is_an_error(tmp_path):
+    raw = Raw(tmp_path / "raw")
+    raw.image("2008_000001")
+    raw.mask("cat", "2012_000009")  # an id outside trainval
+    raw.stimulus("s1")
+    raw.write_trainval()
+    with pytest.raises(DataError, match=r"the test split is empty .*mask_without_image 1"):
+        _prepare(tmp_path)
+
+
+def test_an_empty_train_split_is_an_error(tmp_path):
+    raw = Raw(tmp_path / "raw")
+    raw.image("2008_000001")
+    raw.mask("cat", "2008_000001")
+    raw.stimulus("s1")
+    raw.write_trainval()
+    with pytest.raises(DataError, match="the train split is empty"):
+        _prepare(tmp_path)
+
+
+def test_no_usable_mit1003_stimulus_is_an_error(tmp_path):
+    raw = _happy(tmp_path / "raw")
+    for path in (raw.root / "mit1003" / "ALLFIXATIONMAPS").glob("*_fixPts.jpg"):
+        path.unlink()
+    with pytest.raises(DataError, match=r"no MIT1003 stimulus is usable: mit1003_missing_fixations 2"):
+        _prepare(tmp_path)
+
+
+def _two_unreadable(raw):
+    for voc_id in ("2011_000017", "2011_000018"):
+        raw.image(voc_id)
+        raw.jpeg(voc_id).write_bytes(b"not a jpeg")
+    raw.image("2011_000019")
+    raw.xml("2011_000019").write_text("<annotation>")
+
+
+def test_dropping_more_than_max_dropped_fraction_is_an_error_naming_the_reasons(tmp_path):
+    raw = _happy(tmp_path / "raw")
+    _two_unreadable(raw)
+    raw.write_trainval()
+    message = (
+        r"dropped 3 of 7 images \(42.9%\), more than prepare.max_dropped_fraction=0.4: "
+        "unreadable_image 2, malformed_xml 1"
+    )
+    with pytest.raises(DataError, match=message):
+        _prepare(tmp_path, max_dropped_fraction=0.4)
+    _, summary = _prepare(tmp_path, max_dropped_fraction=0.5)
+    assert summary["train"]["images"] + summary["test"]["images"] == 4
 
 
 def test_policy_table_lists_every_reason():

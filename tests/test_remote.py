@@ -8,17 +8,21 @@ import tarfile
 import zipfile
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
-from human_saliency.io.files import read_json
-from human_saliency.params import RemoteParams, SourceSpec
+from human_saliency.errors import DataError, DownloadError
+from human_saliency.io.files import atomic_dir, read_json
+from human_saliency.params import RemoteParams, SourceSpec, load_params
 from human_saliency.sources.remote import fetch_sources
 
+from conftest import ROOT
 from httpserver import FileServer
 
 VOC_ID = "2008_000251"
 STEM = "i05june05_static_street_boston_p1010764"
 BENCHMARK = "ML-Interpretability-Evaluation-Benchmark-master"
+MASKS = f"{BENCHMARK}/Image/PASCAL_VOC_2012/human_attention_mask"
 
 
 def _jpeg(mode: str = "RGB", size: tuple[int, int] = (8, 6)) -> bytes:
@@ -59,16 +63,16 @@ def _spec(server: FileServer, filename: str, data: bytes, dest: str, *, pin: boo
     return SourceSpec(url=url, filename=filename, size=len(data), md5=md5, dest=dest)
 
 
-def test_fetch_sources_builds_the_raw_tree_and_manifest(http_server: FileServer, tmp_path):
-    masks = f"{BENCHMARK}/Image/PASCAL_VOC_2012/human_attention_mask"
-    archives = {
+def _archives(tmp_path: Path) -> dict[str, tuple[str, bytes, str, bool]]:
+    """Per source: filename, bytes, dest and whether params pin it, as the real sources are."""
+    return {
         "voc2012": ("VOCtrainval_11-May-2012.tar", _voc_tar(tmp_path / "build"), "voc", True),
         "human_masks": (
             f"{BENCHMARK}.zip",
             _zip(
                 {
-                    f"{masks}/aeroplane/{VOC_ID}.jpg": _jpeg("L"),
-                    f"{masks}/person/{VOC_ID}.jpg": _jpeg("L"),  # one id under two class folders
+                    f"{MASKS}/aeroplane/{VOC_ID}.jpg": _jpeg("L"),
+                    f"{MASKS}/person/{VOC_ID}.jpg": _jpeg("L"),  # one id under two class folders
                     f"{BENCHMARK}/README.md": b"# benchmark\n",
                 }
             ),
@@ -85,14 +89,28 @@ def test_fetch_sources_builds_the_raw_tree_and_manifest(http_server: FileServer,
                 }
             ),
             "mit1003",
-            True,
+            False,
         ),
     }
+
+
+def _remote(server: FileServer, tmp_path: Path, archives: dict, **overrides) -> RemoteParams:
     specs = {
-        name: _spec(http_server, filename, data, dest, pin=pin)
-        for name, (filename, data, dest, pin) in archives.items()
+        name: _spec(server, filename, data, dest, pin=pin) for name, (filename, data, dest, pin) in archives.items()
     }
-    remote = RemoteParams(cache_dir=str(tmp_path / "cache"), timeout_s=5.0, retries=1, **specs)
+    section = load_params(ROOT / "params.yaml").data.remote.model_dump(exclude=set(specs))
+    options = {**section, "cache_dir": str(tmp_path / "cache"), "timeout_s": 5.0, "retries": 0, **overrides}
+    return RemoteParams(**options, **specs)
+
+
+def _cached(tmp_path: Path, filename: str) -> list[Path]:
+    """The cached copies of ``filename``, wherever the cache keeps them."""
+    return sorted((tmp_path / "cache").rglob(filename))
+
+
+def test_fetch_sources_builds_the_raw_tree_and_manifest(http_server: FileServer, tmp_path):
+    archives = _archives(tmp_path)
+    remote = _remote(http_server, tmp_path, archives, retries=1)
     raw = tmp_path / "raw"
 
     manifest = fetch_sources(remote, raw)
@@ -101,7 +119,7 @@ def test_fetch_sources_builds_the_raw_tree_and_manifest(http_server: FileServer,
     assert (voc / "JPEGImages" / f"{VOC_ID}.jpg").is_file()
     assert (voc / "Annotations" / f"{VOC_ID}.xml").is_file()
     assert (voc / "ImageSets" / "Main" / "trainval.txt").read_text() == f"{VOC_ID}\n"
-    mask_dir = raw / "human_masks" / masks
+    mask_dir = raw / "human_masks" / MASKS
     assert sorted(p.relative_to(mask_dir).as_posix() for p in mask_dir.rglob("*.jpg")) == [
         f"aeroplane/{VOC_ID}.jpg",
         f"person/{VOC_ID}.jpg",
@@ -122,7 +140,7 @@ def test_fetch_sources_builds_the_raw_tree_and_manifest(http_server: FileServer,
         assert entry["md5"] == hashlib.md5(data).hexdigest()
         assert entry["pinned"] is pin
         assert entry["dest"] == dest
-        assert (tmp_path / "cache" / filename).read_bytes() == data
+        assert [p.read_bytes() for p in _cached(tmp_path, filename)] == [data]
     # VOCdevkit, VOC2012, JPEGImages, Annotations, ImageSets, Main + 3 files
     assert manifest["voc2012"]["members"] == 9
     assert read_json(raw / "SOURCES.json") == manifest
@@ -130,21 +148,113 @@ def test_fetch_sources_builds_the_raw_tree_and_manifest(http_server: FileServer,
 
 
 def test_second_run_uses_the_cache_and_makes_no_request(http_server: FileServer, tmp_path):
-    data = _zip({f"ALLSTIMULI/{STEM}.jpeg": _jpeg()})
-    spec = _spec(http_server, "ALLSTIMULI.zip", data, "mit1003", pin=True)
-    remote = RemoteParams(
-        cache_dir=str(tmp_path / "cache"),
-        timeout_s=5.0,
-        retries=1,
-        voc2012=spec,
-        human_masks=spec,
-        mit1003_stimuli=spec,
-        mit1003_fixations=spec,
-    )
+    remote = _remote(http_server, tmp_path, _archives(tmp_path))
 
     first = fetch_sources(remote, tmp_path / "raw1")
-    assert len(http_server.requests) == 1  # the same file four times: fetched once, then cache hits
+    assert len(http_server.requests) == 4
     second = fetch_sources(remote, tmp_path / "raw2")
-    assert len(http_server.requests) == 1
+    assert len(http_server.requests) == 4
     assert first == second
     assert (tmp_path / "raw2" / "mit1003" / "ALLSTIMULI" / f"{STEM}.jpeg").is_file()
+
+
+# --- bad downloads of unpinned sources are never cached for good --------------------------------------
+
+
+HTML = b"<!DOCTYPE html><html><body><h1>Rate limit exceeded</h1></body></html>"
+
+
+@pytest.mark.parametrize("fault", ["html-page-with-200", "body-cut-without-length"])
+def test_a_bad_download_is_not_cached_and_the_next_run_fetches_again(http_server: FileServer, tmp_path, fault):
+    archives = _archives(tmp_path)
+    good = archives["human_masks"][1]
+    remote = _remote(http_server, tmp_path, archives)
+    if fault == "html-page-with-200":
+        http_server.add(f"{BENCHMARK}.zip", HTML)
+    else:
+        http_server.no_length = True
+        http_server.cut_after = [None, len(good) // 2]  # the tar comes whole; the masks zip is cut
+    with pytest.raises(
+        DownloadError, match=rf"{BENCHMARK}.zip: truncated or corrupt archive .*; discarded, not cached"
+    ):
+        fetch_sources(remote, tmp_path / "raw1")
+    assert _cached(tmp_path, f"{BENCHMARK}.zip") == []
+
+    http_server.add(f"{BENCHMARK}.zip", good)
+    http_server.no_length, http_server.cut_after = False, []
+    manifest = fetch_sources(remote, tmp_path / "raw2")
+    assert manifest["human_masks"]["md5"] == hashlib.md5(good).hexdigest()
+
+
+def test_a_cached_unpinned_archive_that_fails_to_extract_is_deleted_and_said_so(http_server: FileServer, tmp_path):
+    remote = _remote(http_server, tmp_path, _archives(tmp_path))
+    fetch_sources(remote, tmp_path / "raw1")
+    [cached] = _cached(tmp_path, "ALLFIXATIONMAPS.zip")
+    cached.write_bytes(HTML)  # what an older version cached, or a disk error
+
+    with pytest.raises(
+        DataError, match=r"ALLFIXATIONMAPS.zip: truncated or corrupt archive .*deleted it from the cache"
+    ):
+        fetch_sources(remote, tmp_path / "raw2")
+    assert not cached.exists()
+    requests = len(http_server.requests)
+
+    fetch_sources(remote, tmp_path / "raw3")
+    assert len(http_server.requests) == requests + 1  # fetched again, once
+    assert (tmp_path / "raw3" / "mit1003" / "ALLFIXATIONMAPS" / f"{STEM}_fixPts.jpg").is_file()
+
+
+def test_a_pinned_cached_archive_is_kept_when_extraction_fails(http_server: FileServer, tmp_path):
+    # The MD5 says it is the very file params name: downloading it again cannot help.
+    archives = _archives(tmp_path)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        link = tarfile.TarInfo("VOCdevkit/link")
+        link.type, link.linkname = tarfile.SYMTYPE, "/etc/passwd"
+        tf.addfile(link)
+    archives["voc2012"] = ("VOCtrainval_11-May-2012.tar", buf.getvalue(), "voc", True)
+    remote = _remote(http_server, tmp_path, archives)
+
+    with pytest.raises(DataError, match="unsafe member 'VOCdevkit/link': symbolic link") as info:
+        fetch_sources(remote, tmp_path / "raw")
+    assert "deleted" not in str(info.value)
+    assert len(_cached(tmp_path, "VOCtrainval_11-May-2012.tar")) == 1
+
+
+def test_a_changed_url_is_fetched_again_and_recorded(http_server: FileServer, tmp_path):
+    archives = _archives(tmp_path)
+    remote = _remote(http_server, tmp_path, archives)
+    fetch_sources(remote, tmp_path / "raw1")
+
+    new = _zip({f"ALLFIXATIONMAPS/{STEM}_fixMap.jpg": _jpeg("L", (4, 4)), f"ALLFIXATIONMAPS/{STEM}_fixPts.jpg": b"v2"})
+    url = http_server.add("v2/ALLFIXATIONMAPS.zip", new)
+    moved = remote.mit1003_fixations.model_copy(update={"url": url})
+    manifest = fetch_sources(remote.model_copy(update={"mit1003_fixations": moved}), tmp_path / "raw2")
+
+    assert http_server.requests[-1].path == "/v2/ALLFIXATIONMAPS.zip"
+    assert manifest["mit1003_fixations"]["url"] == url
+    assert manifest["mit1003_fixations"]["md5"] == hashlib.md5(new).hexdigest()
+    assert (tmp_path / "raw2" / "mit1003" / "ALLFIXATIONMAPS" / f"{STEM}_fixPts.jpg").read_bytes() == b"v2"
+
+
+# --- as the download stage runs it: inside atomic_dir ---------------------------------------------------
+
+
+def test_a_hostile_archive_leaves_no_output_no_temporary_folder_and_nothing_outside(http_server: FileServer, tmp_path):
+    archives = _archives(tmp_path)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tf:
+        escape = tarfile.TarInfo("VOCdevkit/escape")
+        escape.type, escape.linkname = tarfile.SYMTYPE, ".."
+        tf.addfile(escape)
+        payload = tarfile.TarInfo("VOCdevkit/escape/outside.txt")
+        payload.size = 5
+        tf.addfile(payload, io.BytesIO(b"owned"))
+    archives["voc2012"] = ("VOCtrainval_11-May-2012.tar", buf.getvalue(), "voc", True)
+    remote = _remote(http_server, tmp_path, archives)
+    out = tmp_path / "data" / "raw"
+
+    with pytest.raises(DataError, match="unsafe member 'VOCdevkit/escape': symbolic link"), atomic_dir(out) as tmp:
+        fetch_sources(remote, tmp)
+    assert sorted(p.name for p in out.parent.iterdir()) == [".raw.lock"]  # no output, no temporary folder
+    assert not list(tmp_path.rglob("outside.txt"))

@@ -57,14 +57,14 @@ def test_annotation_without_objects_is_valid(tmp_path):
     ("text", "message"),
     [
         ("<annotation><size><width>5", "malformed XML"),
-        ("<annotation><size><width>5</width></size></annotation>", "missing <height> in <size>"),
-        ("<annotation><object><name>dog</name></object></annotation>", "missing <size>"),
         (GOOD_XML.replace("<xmax>195</xmax>", ""), "missing <xmax> in <bndbox>"),
+        (GOOD_XML.replace("<name>dog</name>", ""), "missing <name> in <object>"),
         (GOOD_XML.replace("<name>dog</name>", "<name> </name>"), "empty <name>"),
         (GOOD_XML.replace("<xmin>48</xmin>", "<xmin>a48</xmin>"), "<xmin> is not a number"),
         (GOOD_XML.replace("<xmin>48</xmin>", "<xmin>400</xmin>"), "inverted box"),
-        (GOOD_XML.replace("<difficult>0<", "<difficult>yes<"), "<difficult> must be 0 or 1"),
-        (GOOD_XML.replace("<width>500</width>", "<width>0</width>"), "size must be positive"),
+        (GOOD_XML.replace("<difficult>0<", "<difficult>yes<"), "<difficult> must be 0, 1, true or false"),
+        (GOOD_XML.replace("<width>500</width>", "<width>-500</width>"), "size must not be negative"),
+        (GOOD_XML.replace("<width>500</width>", "<width>wide</width>"), "<width> is not a number"),
     ],
 )
 def test_malformed_annotations_are_data_errors_naming_the_file(tmp_path, text, message):
@@ -72,6 +72,31 @@ def test_malformed_annotations_are_data_errors_naming_the_file(tmp_path, text, m
     with pytest.raises(DataError, match="2008_000999.xml: ") as info:
         parse_annotation(path)
     assert message in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "size",
+    ["", "<size><width>500</width></size>", "<size><width>0</width><height>0</height><depth>3</depth></size>"],
+    ids=["no-size", "no-height", "zero-by-zero"],
+)
+def test_missing_or_zero_size_is_unknown_not_an_error(tmp_path, size):
+    text = GOOD_XML.replace("<size><width>500</width><height>375</height><depth>3</depth></size>", size)
+    ann = parse_annotation(_write(tmp_path, text))
+    assert (ann.width, ann.height) == (None, None)  # the caller takes the decoded image's size
+    assert [obj.name for obj in ann.objects] == ["dog", "person"]
+
+
+@pytest.mark.parametrize(("text", "expected"), [("true", True), ("False", False), ("TRUE", True), (" 1 ", True)])
+def test_flags_accept_true_and_false_in_any_case(tmp_path, text, expected):
+    ann = parse_annotation(_write(tmp_path, GOOD_XML.replace("<difficult>0<", f"<difficult>{text}<")))
+    assert ann.objects[0].difficult is expected
+
+
+def test_object_without_bndbox_is_set_aside_not_an_error(tmp_path):
+    boxless = "<object><name>cat</name><difficult>0</difficult></object>"
+    ann = parse_annotation(_write(tmp_path, GOOD_XML.replace("</annotation>", boxless + "</annotation>")))
+    assert [obj.name for obj in ann.objects] == ["dog", "person"]
+    assert ann.objects_without_box == ("cat",)
 
 
 def test_missing_annotation_file_is_a_data_error(tmp_path):

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from human_saliency.errors import ParamsError
 
@@ -60,6 +60,16 @@ def _one_of(value: str, choices: list[str], what: str) -> None:
         raise ValueError(f"{what}: unknown {value!r}; known: {', '.join(choices)}")
 
 
+def _not_dots(name: str) -> str:
+    if name in (".", ".."):
+        raise ValueError("must name a file, not a folder")
+    return name
+
+
+# One path component: no separator, and not "." or ".." (the cache folder or its parent).
+FileName = Annotated[str, Field(pattern=r"^[^/\\]+$"), AfterValidator(_not_dots)]
+
+
 class _Section(BaseModel):
     """Strict base: unknown keys and wrong types are errors, never silently coerced."""
 
@@ -70,18 +80,30 @@ class SourceSpec(_Section):
     """One remote archive: where it lives, what it must hash to, and where it extracts."""
 
     url: str = Field(pattern=r"^(https?|file)://")
-    filename: str = Field(pattern=r"^[^/\\]+$")
+    filename: FileName
     size: Annotated[int, Field(ge=1)] | None
     md5: MD5 | None
     dest: Literal["voc", "human_masks", "mit1003"]
+
+    @field_validator("filename")
+    @classmethod
+    def _archive_suffix(cls, filename: str) -> str:
+        from human_saliency.io.archive import ARCHIVE_SUFFIXES  # the extractor's list is the one list
+
+        if not filename.lower().endswith(ARCHIVE_SUFFIXES):
+            raise ValueError(f"must end with one of {', '.join(ARCHIVE_SUFFIXES)}, the archive types extracted")
+        return filename
 
 
 class RemoteParams(_Section):
     """The real datasets of the study (paper profile)."""
 
     cache_dir: str
-    timeout_s: float = Field(gt=0)
+    timeout_s: float = Field(gt=0, allow_inf_nan=False)
+    min_bytes_per_s: float = Field(ge=0, allow_inf_nan=False)
     retries: int = Field(ge=0, le=20)
+    max_bytes: int = Field(ge=1)
+    max_ratio: float = Field(ge=1, allow_inf_nan=False)
     voc2012: SourceSpec
     human_masks: SourceSpec
     mit1003_stimuli: SourceSpec
@@ -95,6 +117,15 @@ class RemoteParams(_Section):
             "mit1003_stimuli": self.mit1003_stimuli,
             "mit1003_fixations": self.mit1003_fixations,
         }
+
+    @model_validator(mode="after")
+    def _check(self) -> RemoteParams:
+        seen: dict[str, str] = {}
+        for name, spec in self.sources().items():
+            if spec.filename in seen:
+                raise ValueError(f"{seen[spec.filename]} and {name} share the filename {spec.filename!r}")
+            seen[spec.filename] = name
+        return self
 
 
 class EmbeddedParams(_Section):
@@ -132,6 +163,7 @@ class PrepareParams(_Section):
 
     on_bad_input: Literal["skip", "error"]
     min_box_size: int = Field(ge=1, le=64)
+    max_dropped_fraction: float = Field(ge=0, le=1)
 
 
 class RuntimeParams(_Section):
@@ -149,7 +181,7 @@ class WeightsFile(_Section):
     """A downloadable weights or data file, pinned by its SHA-256 (null: unpinned, warned about)."""
 
     url: str = Field(pattern=r"^(https?|file)://")
-    filename: str = Field(pattern=r"^[^/\\]+$")
+    filename: FileName
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{8,64}$")] | None
 
 
@@ -311,7 +343,7 @@ def _describe(error: dict[str, Any], model: type[BaseModel]) -> str:
         message = error["msg"].removeprefix("Value error, ")
         field, _, rest = message.partition(": ")
         return f"{key}.{field}: {rest}" if field in error["input"] else f"{key}: {message}"
-    return f"{key}: {error['msg']} (got {error['input']!r})"
+    return f"{key}: {error['msg'].removeprefix('Value error, ')} (got {error['input']!r})"
 
 
 def _known_keys_hint(loc: tuple, model: type[BaseModel]) -> str:

@@ -3,13 +3,21 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import glob
 import json
+import logging
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from human_saliency.errors import DataError
+
+log = logging.getLogger(__name__)
 
 
 def _umask() -> int:
@@ -31,19 +39,72 @@ def make_temp_dir(parent: str | os.PathLike, prefix: str) -> Path:
 
 
 @contextlib.contextmanager
+def exclusive_lock(path: str | os.PathLike, *, holder: str, wait_s: float = 0.0) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on the file ``path`` (created if missing) while the block runs.
+
+    If another process holds it, wait up to ``wait_s``, then raise DataError naming the lock and its
+    ``holder``. The lock file stays: deleting it would let a third process lock a new file while a second
+    still holds the old one. The kernel drops the lock when its holder dies, even by kill -9.
+    """
+    path = Path(path)
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, _FILE_MODE)
+    except OSError as exc:
+        raise DataError(f"{path}: cannot create the lock file ({exc.strerror})") from None
+    try:
+        deadline, waiting = time.monotonic() + wait_s, False
+        while not _try_lock(fd):
+            if time.monotonic() >= deadline:
+                waited = f"; gave up waiting after {wait_s:g} s" if wait_s else ""
+                raise DataError(f"{path}: held by {holder}{waited}")
+            if not waiting:
+                log.info("%s: held by %s; waiting up to %g s", path, holder, wait_s)
+                waiting = True
+            time.sleep(min(0.25, max(wait_s / 20, 0.01)))
+        yield
+    finally:
+        os.close(fd)
+
+
+def _try_lock(fd: int) -> bool:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+@contextlib.contextmanager
 def atomic_dir(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary sibling folder that replaces ``path`` only if the block succeeds."""
+    """Yield a temporary sibling folder that replaces ``path`` only if the block succeeds.
+
+    One run at a time: the lock ``.<name>.lock`` beside ``path`` is held throughout, and a second run is
+    a DataError naming it. Holding it, every ``.<name>.tmp-*`` sibling is a leftover of a run that died
+    without cleaning up (kill -9, a power cut), and is removed first.
+    """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = make_temp_dir(final.parent, f".{final.name}.tmp-")
-    try:
-        yield tmp
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    with exclusive_lock(final.with_name(f".{final.name}.lock"), holder=f"another run writing {final}"):
+        _sweep(final)
+        tmp = make_temp_dir(final.parent, f".{final.name}.tmp-")
+        try:
+            yield tmp
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+
+
+def _sweep(final: Path) -> None:
+    """Remove the temporary siblings of ``final`` that interrupted runs left."""
+    for stale in final.parent.glob(f".{glob.escape(final.name)}.tmp-*"):
+        log.warning("%s: removing what an interrupted run left", stale)
+        if stale.is_dir() and not stale.is_symlink():
+            shutil.rmtree(stale)
+        else:
+            stale.unlink()
 
 
 @contextlib.contextmanager

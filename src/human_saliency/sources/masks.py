@@ -5,34 +5,60 @@ from __future__ import annotations
 import os
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from human_saliency.io.images import load_gray
+from human_saliency.io.images import decode
 
 MASK_SUFFIXES = (".jpg", ".jpeg", ".png")
+# PIL's modes for 16-bit grayscale PNGs (older versions open them as 32-bit "I")
+_SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I")
 
 
-def index_masks(anchor: str | os.PathLike) -> dict[str, list[Path]]:
+@dataclass(frozen=True)
+class MaskIndex:
+    """Mask files by VOC id, and those found directly under the anchor, outside every class folder."""
+
+    by_id: dict[str, list[Path]]
+    outside_class_folders: list[Path]
+
+
+def index_masks(anchor: str | os.PathLike) -> MaskIndex:
     """Map each VOC id to its mask files under ``anchor/<class>/<id>.jpg`` (one per class folder).
 
     Keys and path lists are sorted, so nothing downstream depends on directory listing order.
     """
     index: dict[str, list[Path]] = defaultdict(list)
-    for class_dir in Path(anchor).iterdir():
-        if not class_dir.is_dir() or class_dir.name.startswith("."):
+    outside = []
+    for entry in Path(anchor).iterdir():
+        if entry.name.startswith("."):
             continue
-        for path in class_dir.iterdir():
-            if path.suffix.lower() in MASK_SUFFIXES and not path.name.startswith("."):
+        if not entry.is_dir():
+            if _is_mask(entry):
+                outside.append(entry)
+            continue
+        for path in entry.iterdir():
+            if _is_mask(path):
                 index[path.stem].append(path)
-    return {voc_id: sorted(index[voc_id]) for voc_id in sorted(index)}
+    return MaskIndex({voc_id: sorted(index[voc_id]) for voc_id in sorted(index)}, sorted(outside))
+
+
+def _is_mask(path: Path) -> bool:
+    return path.suffix.lower() in MASK_SUFFIXES and not path.name.startswith(".")
 
 
 def load_mask(path: str | os.PathLike) -> np.ndarray:
-    """One mask file as an H×W uint8 array (grayscale, 0–255); DataError if unreadable."""
-    return np.asarray(load_gray(path), dtype=np.uint8)
+    """One mask file as an H×W uint8 array (grayscale, 0–255); DataError if unreadable.
+
+    A 16-bit PNG is scaled to 8 bits (65535 → 255); PIL's own conversion would clip it at 255.
+    """
+    image = decode(path)
+    if image.mode in _SIXTEEN_BIT:
+        return np.round(np.asarray(image, dtype=np.float64) * (255 / 65535)).astype(np.uint8)
+    return np.asarray(image if image.mode == "L" else image.convert("L"), dtype=np.uint8)
 
 
 def merge_masks(masks: Sequence[np.ndarray]) -> np.ndarray:

@@ -12,14 +12,17 @@ missing_image               id in trainval.txt without a JPEG               imag
 malformed_xml               malformed XML, missing/invalid required field   image skipped
 unreadable_image            truncated or undecodable JPEG                   image skipped
 xml_size_mismatch           XML <size> differs from the decoded image       image kept, image's size used
+size_from_image             XML <size> missing, incomplete or 0             image kept, image's size used
 unknown_class               object class not in ``classes``                 object dropped
+objects_without_box         <object> without a <bndbox>                     object dropped
 boxes_clipped               box reaches outside its image                   box clipped to the image
 boxes_dropped               box under ``min_box_size`` after clipping       box dropped (never an error)
 images_without_boxes        image whose every object was dropped            image kept as a negative
                                                                             (never an error)
-unreadable_mask             truncated or undecodable mask JPEG              image dropped from both splits
+unreadable_mask             truncated or undecodable mask file              image dropped from both splits
 mask_size_mismatch          mask size differs from its image's size         image dropped from both splits
 mask_without_image          mask id not in trainval.txt or without a JPEG   mask file skipped
+mask_outside_class_folder   mask file directly under the mask folder        mask file skipped
 mit1003_missing_fixations   stimulus without _fixMap or _fixPts             stimulus skipped
 mit1003_unreadable          undecodable stimulus, _fixMap or _fixPts        stimulus skipped
 mit1003_size_mismatch       _fixMap or _fixPts size differs from stimulus   stimulus skipped
@@ -27,9 +30,12 @@ mit1003_no_fixations        _fixPts with no pixel above the threshold       stim
 ==========================  ==============================================  ===========================
 
 Not bad input: CMYK, grayscale or palette images are converted to RGB on load (counted in
-``images_converted_to_rgb``). Always an error: a missing anchor folder (``VOCdevkit/VOC2012``,
-``PASCAL_VOC_2012/human_attention_mask``, ``ALLSTIMULI``, ``ALLFIXATIONMAPS``) or several of one,
-a missing trainval.txt, and two VOC ids with the same numeric COCO id.
+``images_converted_to_rgb``); ``<difficult>``/``<truncated>`` may read 0, 1, true or false in any case;
+16-bit mask PNGs are scaled to 8 bits. Always an error, whatever the policy: a missing anchor folder
+(``VOCdevkit/VOC2012``, ``PASCAL_VOC_2012/human_attention_mask``, ``ALLSTIMULI``, ``ALLFIXATIONMAPS``)
+or several of one, a missing trainval.txt, two VOC ids with the same numeric COCO id, an empty train
+or test split or MIT1003 index, and more than ``prepare.max_dropped_fraction`` of the listed images
+dropped (the message names the counts and the commonest reasons).
 """
 
 from __future__ import annotations
@@ -49,7 +55,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from human_saliency.errors import DataError
 from human_saliency.io.files import write_json
 from human_saliency.io.images import decode, load_gray
-from human_saliency.sources.masks import index_masks, load_mask, merge_masks, write_mask
+from human_saliency.sources.masks import MaskIndex, index_masks, load_mask, merge_masks, write_mask
 from human_saliency.sources.mit1003 import FIXPTS_THRESHOLD, index_stimuli, load_fixpts
 from human_saliency.sources.voc import VocAnnotation, numeric_id, parse_annotation, read_image_set
 
@@ -61,13 +67,16 @@ REASONS = (
     "malformed_xml",
     "unreadable_image",
     "xml_size_mismatch",
+    "size_from_image",
     "unknown_class",
+    "objects_without_box",
     "boxes_clipped",
     "boxes_dropped",
     "images_without_boxes",
     "unreadable_mask",
     "mask_size_mismatch",
     "mask_without_image",
+    "mask_outside_class_folder",
     "mit1003_missing_fixations",
     "mit1003_unreadable",
     "mit1003_size_mismatch",
@@ -80,6 +89,15 @@ MASK_ANCHOR = ("PASCAL_VOC_2012", "human_attention_mask")
 STIMULI_ANCHOR = ("ALLSTIMULI",)
 FIXMAPS_ANCHOR = ("ALLFIXATIONMAPS",)
 IGNORED_DIRS = {"__MACOSX"}  # resource-fork folders that macOS-made zips carry
+# The reasons that leave a listed image out of both splits.
+DROPS_IMAGE = (
+    "missing_annotation",
+    "missing_image",
+    "malformed_xml",
+    "unreadable_image",
+    "unreadable_mask",
+    "mask_size_mismatch",
+)
 
 
 class _BadInput:
@@ -111,13 +129,15 @@ def prepare_dataset(
     out_dir: Path,
     *,
     classes: Sequence[str],
+    max_dropped_fraction: float,
     on_bad_input: str = "skip",
     min_box_size: int = 1,
 ) -> dict[str, Any]:
     """Write train.json, test.json, masks/<voc id>.png and mit1003.json into ``out_dir``; return counts.
 
-    ``out_dir`` may be the temporary sibling of the final folder (fsio.atomic_dir): paths in the JSON
-    are relative to it, so they stay valid after the rename.
+    DataError if more than ``max_dropped_fraction`` of the listed VOC images are dropped, or if a split or
+    the MIT1003 index comes out empty. ``out_dir`` may be the temporary sibling of the final folder
+    (fsio.atomic_dir): paths in the JSON are relative to it, so they stay valid after the rename.
     """
     classes = list(classes)
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
@@ -133,6 +153,7 @@ def prepare_dataset(
     with logging_redirect_tqdm():
         splits = voc.run(index_masks(mask_root))
         stimuli, mit_counts = _prepare_mit1003(raw_dir, stimuli_dir, fixmaps_dir, bad)
+    _check_outcome(raw_dir, splits, voc.listed, stimuli, bad.counts, max_dropped_fraction)
 
     categories = [{"id": i + 1, "name": name, "supercategory": "object"} for i, name in enumerate(classes)]
     for name, split in splits.items():
@@ -161,6 +182,40 @@ def prepare_dataset(
         {reason: n for reason, n in bad.counts.items() if n} or "none",
     )
     return summary
+
+
+def _check_outcome(
+    raw_dir: Path,
+    splits: dict[str, _Split],
+    listed: int,
+    stimuli: list[dict[str, Any]],
+    counts: Counter[str],
+    max_dropped_fraction: float,
+) -> None:
+    """Stop rather than hand the next stages too little: mass drops, an empty split, no MIT1003 stimulus."""
+    dropped = listed - sum(len(split.images) for split in splits.values())
+    if dropped > max_dropped_fraction * listed:
+        raise DataError(
+            f"{raw_dir}: dropped {dropped} of {listed} images ({dropped / listed:.1%}), more than "
+            f"prepare.max_dropped_fraction={max_dropped_fraction:g}: {_top_reasons(counts, DROPS_IMAGE)}"
+        )
+    why = {
+        "train": "every listed image was dropped or has a human mask",
+        "test": "no listed image with a human mask was kept",
+    }
+    for name, split in splits.items():
+        if not split.images:
+            reasons = _top_reasons(counts, DROPS_IMAGE + ("mask_without_image", "mask_outside_class_folder"))
+            raise DataError(f"{raw_dir}: the {name} split is empty ({why[name]}): {reasons}")
+    if not stimuli:
+        mit_reasons = tuple(reason for reason in REASONS if reason.startswith("mit1003_"))
+        raise DataError(f"{raw_dir}: no MIT1003 stimulus is usable: {_top_reasons(counts, mit_reasons)}")
+
+
+def _top_reasons(counts: Counter[str], reasons: Sequence[str], top: int = 3) -> str:
+    """The commonest of ``reasons`` with their counts, e.g. ``malformed_xml 3, unreadable_image 1``."""
+    found = sorted(((counts[r], r) for r in reasons if counts[r]), key=lambda item: -item[0])[:top]
+    return ", ".join(f"{reason} {n}" for n, reason in found) or "no file was skipped"
 
 
 def find_anchor(raw_dir: Path, subdir: str, anchor: tuple[str, ...]) -> Path:
@@ -210,13 +265,18 @@ class _VocPreparer:
         self.min_box_size = min_box_size
         self.bad = bad
         self.counts: Counter[str] = Counter(masks_merged=0, converted=0)
+        self.listed = 0
 
-    def run(self, masks: dict[str, list[Path]]) -> dict[str, _Split]:
+    def run(self, mask_index: MaskIndex) -> dict[str, _Split]:
         ids = read_image_set(self.voc_root / "ImageSets" / "Main" / "trainval.txt")
+        self.listed = len(ids)
         jpegs = _stems(self.voc_root / "JPEGImages", ".jpg")
         xmls = _stems(self.voc_root / "Annotations", ".xml")
         _check_numeric_ids(ids)
-        # Orphan masks first: a cheap check, so the error policy fails before the long loop.
+        # Stray and orphan masks first: a cheap check, so the error policy fails before the long loop.
+        for path in mask_index.outside_class_folders:
+            self.bad("mask_outside_class_folder", f"{path}: mask file is not inside a class folder; skipped")
+        masks = mask_index.by_id
         listed = set(ids) & jpegs
         for voc_id, paths in masks.items():
             if voc_id not in listed:
@@ -255,7 +315,10 @@ class _VocPreparer:
             return
         width, height = image.size
         self.counts["converted"] += image.mode != "RGB"
-        if (annotation.width, annotation.height) != (width, height):
+        if annotation.width is None:
+            message = f"{xml_path}: no usable <size>; using {jpeg_path.name}'s {width}x{height}"
+            self.bad("size_from_image", message)
+        elif (annotation.width, annotation.height) != (width, height):
             self.bad(
                 "xml_size_mismatch",
                 f"{xml_path}: declares {annotation.width}x{annotation.height} but {jpeg_path.name} is "
@@ -303,6 +366,8 @@ class _VocPreparer:
     ) -> list[dict[str, Any]]:
         """COCO annotations of one image: 0-based [x, y, w, h] clipped to the image (ids set later)."""
         kept = []
+        for name in annotation.objects_without_box:
+            self.bad("objects_without_box", f"{xml_path}: {name} object has no <bndbox>; dropped")
         for obj in annotation.objects:
             if obj.name not in self.category_ids:
                 self.bad("unknown_class", f"{xml_path}: object class {obj.name!r} is not a prepared class")
@@ -336,7 +401,7 @@ class _VocPreparer:
                     "truncated": int(obj.truncated),
                 }
             )
-        if annotation.objects and not kept:
+        if (annotation.objects or annotation.objects_without_box) and not kept:
             self.bad.note("images_without_boxes", f"{xml_path}: no box left; kept as a negative image")
         return kept
 

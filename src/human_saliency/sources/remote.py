@@ -2,43 +2,57 @@
 
 from __future__ import annotations
 
+import functools
+import hashlib
 import logging
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from human_saliency.io.archive import extract
+from human_saliency.errors import DataError
+from human_saliency.io.archive import check_archive, extract
 from human_saliency.io.download import fetch, md5sum
 from human_saliency.io.files import write_json
 
 if TYPE_CHECKING:  # the schema lives above every layer; only its type is needed here
-    from human_saliency.params import RemoteParams
+    from human_saliency.params import RemoteParams, SourceSpec
 
 log = logging.getLogger(__name__)
 
 MANIFEST = "SOURCES.json"
 
 
+def cache_path(cache_dir: str | os.PathLike, spec: SourceSpec) -> Path:
+    """Where the archive of ``spec`` is cached: ``<cache_dir>/<hash of its url>/<filename>``.
+
+    Keyed by the URL, so a source moved to a new URL (a new release, a mirror) is downloaded again.
+    """
+    return Path(cache_dir) / hashlib.sha256(spec.url.encode("utf-8")).hexdigest()[:16] / spec.filename
+
+
 def fetch_sources(remote: RemoteParams, raw_dir: str | os.PathLike) -> dict[str, dict[str, Any]]:
     """Download, verify and extract every source of ``remote`` into ``raw_dir/<dest>/``.
 
     Writes and returns the manifest ``raw_dir/SOURCES.json``: per source its url, filename, size,
-    computed md5, whether params pinned its md5, its dest folder and member count.
+    md5 of the very file extracted, whether params pinned its md5, its dest folder and member count.
     """
     raw_dir = Path(raw_dir)
-    cache = Path(remote.cache_dir)
     manifest: dict[str, dict[str, Any]] = {}
     for name, spec in remote.sources().items():
         log.info("%s: %s", name, spec.url)
         path = fetch(
             spec.url,
-            cache / spec.filename,
+            cache_path(remote.cache_dir, spec),
             size=spec.size,
             md5=spec.md5,
             timeout_s=remote.timeout_s,
+            min_bytes_per_s=remote.min_bytes_per_s,
             retries=remote.retries,
+            max_bytes=remote.max_bytes,
+            # A pinned file is the one params name; an unpinned one might be an error page or cut short.
+            check=None if spec.md5 else functools.partial(check_archive, name=spec.filename),
         )
-        members = extract(path, raw_dir / spec.dest)
+        members = _extract(path, raw_dir / spec.dest, remote, pinned=spec.md5 is not None)
         manifest[name] = {
             "url": spec.url,
             "filename": spec.filename,
@@ -51,3 +65,16 @@ def fetch_sources(remote: RemoteParams, raw_dir: str | os.PathLike) -> dict[str,
         }
     write_json(raw_dir / MANIFEST, manifest)
     return manifest
+
+
+def _extract(path: Path, dest: Path, remote: RemoteParams, *, pinned: bool) -> int:
+    """Extract a cached archive; one that fails and is unpinned leaves the cache, so the next run fetches it."""
+    try:
+        return extract(path, dest, max_bytes=remote.max_bytes, max_ratio=remote.max_ratio)
+    except DataError as exc:
+        if pinned:
+            raise
+        path.unlink()
+        raise DataError(
+            f"{exc}; as the source is unpinned, deleted it from the cache: the next run downloads it again"
+        ) from None

@@ -32,15 +32,21 @@ class VocObject:
 
 @dataclass(frozen=True)
 class VocAnnotation:
-    """One annotation file: the image size it declares and its objects, in file order."""
+    """One annotation file: the image size it declares (None if missing or 0), its objects in file order,
+    and the names of objects it lists without a ``<bndbox>``."""
 
-    width: int
-    height: int
+    width: int | None
+    height: int | None
     objects: tuple[VocObject, ...]
+    objects_without_box: tuple[str, ...] = ()
 
 
 def parse_annotation(path: str | os.PathLike) -> VocAnnotation:
-    """Parse a VOC XML file; DataError naming the file if it is malformed or lacks a required field."""
+    """Parse a VOC XML file; DataError naming the file if it is malformed or lacks a required field.
+
+    Recoverable gaps are reported, not raised: a missing or zero ``<size>`` (the image has the real one)
+    and an object without a ``<bndbox>`` (the other objects stand).
+    """
     path = Path(path)
     try:
         root = ET.parse(path).getroot()
@@ -49,14 +55,24 @@ def parse_annotation(path: str | os.PathLike) -> VocAnnotation:
     except OSError as exc:
         raise DataError(f"{path}: unreadable annotation ({exc.strerror or exc})") from None
     try:
-        size = _child(root, "size")
-        width, height = _int(size, "width"), _int(size, "height")
-        objects = tuple(_parse_object(node) for node in root.iterfind("object"))
+        width, height = _size(root)
+        nodes = list(root.iterfind("object"))
+        objects = tuple(_parse_object(node) for node in nodes if node.find("bndbox") is not None)
+        without_box = tuple(_text(node, "name") for node in nodes if node.find("bndbox") is None)
     except ValueError as exc:
         raise DataError(f"{path}: {exc}") from None
-    if width <= 0 or height <= 0:
-        raise DataError(f"{path}: size must be positive, got {width}x{height}")
-    return VocAnnotation(width=width, height=height, objects=objects)
+    return VocAnnotation(width=width, height=height, objects=objects, objects_without_box=without_box)
+
+
+def _size(root: ET.Element) -> tuple[int, int] | tuple[None, None]:
+    """The declared (width, height), or (None, None) when ``<size>`` or a side is missing, empty or 0."""
+    size = root.find("size")
+    if size is None or any(not (size.findtext(key) or "").strip() for key in ("width", "height")):
+        return None, None
+    width, height = _int(size, "width"), _int(size, "height")
+    if width < 0 or height < 0:
+        raise ValueError(f"size must not be negative, got {width}x{height}")
+    return (width, height) if width and height else (None, None)
 
 
 def _parse_object(node: ET.Element) -> VocObject:
@@ -99,15 +115,17 @@ def _int(node: ET.Element, key: str) -> int:
         raise ValueError(f"<{key}> is not a number: {text!r}") from None
 
 
+_FLAGS = {"0": False, "1": True, "false": False, "true": True}
+
+
 def _flag(node: ET.Element, key: str) -> bool:
-    """Optional 0/1 flag; absent means 0, as in the VOC devkit."""
-    child = node.find(key)
-    if child is None or not (child.text or "").strip():
+    """Optional 0/1 flag (true/false in any case too, as some tools write); absent means 0, as in the devkit."""
+    text = (node.findtext(key) or "").strip()
+    if not text:
         return False
-    text = child.text.strip()
-    if text not in ("0", "1"):
-        raise ValueError(f"<{key}> must be 0 or 1, got {text!r}")
-    return text == "1"
+    if text.lower() not in _FLAGS:
+        raise ValueError(f"<{key}> must be 0, 1, true or false, got {text!r}")
+    return _FLAGS[text.lower()]
 
 
 def read_image_set(path: str | os.PathLike) -> list[str]:
