@@ -245,3 +245,14 @@ def test_ap_with_bootstrap_reports_its_interval():
     detections = [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.9}]
     out = evaluate_detections(gt, detections, n_boot=200)["ap50_voc"]
     assert out["value"] == pytest.approx(0.5) and 0.0 <= out["ci_low"] <= 0.5 <= out["ci_high"] <= 1.0
+
+
+def test_ap_replicates_with_detections_of_a_class_without_objects():
+    """A class detected but never annotated is left out of the mean, in every replicate as on the whole."""
+    gt = make_gt([(1, 1, [0, 0, 10, 10], 0), (2, 1, [0, 0, 10, 10], 0)], n_images=2)
+    detections = [
+        {"image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.9},
+        {"image_id": 2, "category_id": 2, "bbox": [0, 0, 10, 10], "score": 0.8},  # "dog": none annotated
+    ]
+    replicates = ap50_voc_replicates(gt, detections, np.ones((1, 2)))
+    assert replicates[0] == pytest.approx(evaluate_detections(gt, detections)["ap50_voc"]) == pytest.approx(0.5)

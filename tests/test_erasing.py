@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from human_saliency.experiment.erasing import erase, fit_map, top_mask
+from human_saliency.experiment.erasing import erase, erase_count, fit_map, top_mask
 
 
 @pytest.fixture
@@ -61,3 +61,18 @@ def test_input_is_not_modified(image):
 def test_bad_arguments_are_errors(image, kwargs, message):
     with pytest.raises(ValueError, match=message):
         erase(image, np.zeros((20, 20)), **kwargs)
+
+
+def test_a_sparse_map_erases_only_the_pixels_it_points_at(image):
+    """Regression (issue 10.3): with fewer positive pixels than the erase fraction, the raster-order
+    tie-break erased a band of rows at the top of the image; now only the salient pixels go."""
+    saliency = np.zeros((20, 20))
+    saliency[15, 12] = saliency[16, 12] = saliency[16, 13] = 1.0  # 3 salient pixels, 10 wanted
+    erased, mask = erase(image, saliency, fraction=0.025)
+    assert mask.sum() == 3 and mask[15, 12] and mask[16, 12] and mask[16, 13]
+    assert not mask[:15].any()  # nothing at the top of the image
+    np.testing.assert_array_equal(erased[~mask], image[~mask])
+
+
+def test_erase_count_rounds_the_fraction_of_pixels():
+    assert erase_count((20, 20, 3), 0.025) == 10 and erase_count((7, 9, 3), 0.1) == 6

@@ -106,8 +106,10 @@ def test_metrics_are_numeric_and_shown_by_dvc(project):
 
 
 def test_a_score_param_reruns_only_scoring(project):
+    # The mask threshold decides which human masks can serve as references, in the study and the experiment.
     out = run(project, "dvc", "exp", "run", "-S", "study.mask_threshold=0.6").stdout
-    assert ran_stages(out) == ["score@ssdlite_mobilenet", "score@yolov5", "tables"]
+    evaluations = [f"evaluate@{arm}" for arm in ("erasing", "inpainting", "nontrivial", "original")]
+    assert ran_stages(out) == [*evaluations, "score@ssdlite_mobilenet", "score@yolov5", "tables"]
 
 
 def test_the_selection_threshold_reruns_only_the_experiment_downstream(project):

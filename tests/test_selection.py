@@ -70,3 +70,19 @@ def test_selection_table_applies_the_same_rule_as_select(tmp_path):
 def test_unknown_criterion_lists_the_known_ones():
     with pytest.raises(ValueError, match="known: iou, mae"):
         select(np.zeros((2, 2)), np.zeros((2, 2)), criterion="cc", threshold=0.1)
+
+
+def test_degenerate_maps_are_never_selected_and_are_counted():
+    from human_saliency.experiment.augment import selection_counts, selection_table
+
+    dets = {"a": _top10(range(10)), "b": np.zeros((10, 10)), "c": _top10(range(10))}
+    fixs = {"a": _top10(range(90, 100)), "b": _top10(range(90, 100)), "c": np.full((10, 10), 0.5)}
+    split = type("Split", (), {"images": [{"voc_id": key} for key in dets]})()
+    table = selection_table(split, dets, fixs, criterion="iou", threshold=0.1)
+    assert table["selected"].tolist() == [True, False, False]
+    assert table["skipped"].tolist() == ["", "base_map", "fixation_map"]
+    assert selection_counts(table) == {
+        "selected": 1,
+        "skipped_degenerate_base_maps": 1,
+        "skipped_degenerate_fixation_maps": 1,
+    }

@@ -217,8 +217,20 @@ def test_fit_with_another_fingerprint_starts_afresh(dataset, tmp_path, caplog):
 def test_saved_model_reloads_through_the_registry_and_runs(tmp_path):
     model = _model()
     train.save_model(model, tmp_path / "model.pt", meta={"detector": NAME, "epochs": 2})
-    assert load_tensors(tmp_path / "model.pt")["meta"] == {"detector": NAME, "epochs": 2}
+    resize = {"min_size": [SIZE], "max_size": SIZE}
+    assert load_tensors(tmp_path / "model.pt")["meta"] == {"detector": NAME, "epochs": 2, "resize": resize}
     with build_detector(NAME, weights=str(tmp_path / "model.pt"), num_classes=K, min_size=SIZE) as det:
         assert all(torch.equal(v, det.model.state_dict()[k]) for k, v in model.state_dict().items())
         detections, activations = det.run(torch.rand(2, 3, SIZE, SIZE))
     assert len(detections) == 2 and activations.ndim == 4
+
+
+def test_a_reloaded_model_is_tested_at_the_scale_it_was_trained_at(tmp_path):
+    """Regression (issue 10.5): the trained model was rebuilt with the library's default resize (800 px for
+    the R50), so it was tested on objects larger than it learned; its training resize now travels with it."""
+    model = _model()
+    assert model.transform.min_size == (SIZE,) and model.transform.max_size == SIZE
+    train.save_model(model, tmp_path / "model.pt", meta={})
+    for asked in (None, 320):  # the library default, or any other scale asked for, is overridden
+        with build_detector(NAME, weights=str(tmp_path / "model.pt"), num_classes=K, min_size=asked) as det:
+            assert det.model.transform.min_size == (SIZE,) and det.model.transform.max_size == SIZE

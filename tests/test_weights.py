@@ -73,7 +73,8 @@ def test_malformed_pin_is_rejected_before_any_download(url, http_server, tmp_pat
 def test_checkpoint_round_trip(tmp_path):
     model = nn.Linear(3, 2)
     torch.save({"model": model.state_dict(), "epoch": 4}, tmp_path / "ckpt.pt")
-    state = load_checkpoint(tmp_path / "ckpt.pt")
+    state, meta = load_checkpoint(tmp_path / "ckpt.pt")
+    assert meta == {}
     fresh = nn.Linear(3, 2)
     load_state(fresh, state, tmp_path / "ckpt.pt")
     assert torch.equal(fresh.weight, model.weight)

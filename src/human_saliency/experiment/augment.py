@@ -21,14 +21,14 @@ from PIL import Image
 from tqdm import tqdm
 
 from human_saliency.experiment.dip import dip_inpaint_batch, image_seeds
-from human_saliency.experiment.erasing import erase
+from human_saliency.experiment.erasing import erase, erase_count
 from human_saliency.experiment.inpainting import inpaint
 from human_saliency.experiment.policy import apply_policy, build_policy
 from human_saliency.experiment.selection import CRITERIA, score, selects
 from human_saliency.io.files import write_json
 from human_saliency.io.images import load_rgb
 from human_saliency.io.mapstore import MapReader
-from human_saliency.maps.normalization import minmax
+from human_saliency.maps.normalization import is_degenerate, minmax
 from human_saliency.prepared.splits import PreparedSplit
 from human_saliency.runtime import distributed
 
@@ -44,15 +44,29 @@ def original_set(split: PreparedSplit, out_dir: Path) -> dict[str, int]:
 def selection_table(
     split: PreparedSplit, base_maps: MapReader, fixation_maps: MapReader, *, criterion: str, threshold: float
 ) -> pd.DataFrame:
-    """Per training image: the criterion's score of base-detector map vs fixation map, and whether it is selected."""
+    """Per training image: the criterion's score of base-detector map vs fixation map, whether it is selected,
+    and why it was skipped: a degenerate (constant) base or fixation map carries no place to compare, so
+    its image is never selected (``skipped``: ``base_map`` or ``fixation_map``) and the summary counts it."""
     rows = []
     for img in tqdm(split.images, desc=f"select ({criterion}, threshold {threshold})", unit="img"):
         key = img["voc_id"]
-        value = score(base_maps[key], minmax(fixation_maps[key]), criterion=criterion)
-        rows.append({"id": key, "score": value, "selected": selects(value, criterion=criterion, threshold=threshold)})
-    table = pd.DataFrame(rows, columns=["id", "score", "selected"]).set_index("id")
+        base, fixation = base_maps[key], fixation_maps[key]
+        skipped = "base_map" if is_degenerate(base) else "fixation_map" if is_degenerate(fixation) else ""
+        value = float("nan") if skipped else score(base, minmax(fixation), criterion=criterion)
+        selected = not skipped and selects(value, criterion=criterion, threshold=threshold)
+        rows.append({"id": key, "score": value, "selected": selected, "skipped": skipped})
+    table = pd.DataFrame(rows, columns=["id", "score", "selected", "skipped"]).set_index("id")
     log.info("%s: %s selects %d of %d images", criterion, CRITERIA[criterion].rule, table["selected"].sum(), len(table))
     return table
+
+
+def selection_counts(selection: pd.DataFrame) -> dict[str, int]:
+    """The selection's counts for metrics/augment: selected images and the images skipped, by reason."""
+    return {
+        "selected": int(selection["selected"].sum()),
+        "skipped_degenerate_base_maps": int((selection["skipped"] == "base_map").sum()),
+        "skipped_degenerate_fixation_maps": int((selection["skipped"] == "fixation_map").sum()),
+    }
 
 
 def selective_set(
@@ -73,20 +87,27 @@ def selective_set(
     chosen = sorted(img["voc_id"] for img in split.images if selection.loc[img["voc_id"], "selected"])
     positions = distributed.shard(range(len(chosen)), distributed.rank(), distributed.world_size())
     images = {img["voc_id"]: img for img in split.images}
-    erased, masks = {}, {}
+    erased, masks, shortfall = {}, {}, {}
     for key in tqdm([chosen[i] for i in positions], desc="erase", unit="img", disable=not distributed.is_main()):
-        erased[key], masks[key] = erase(
-            np.asarray(load_rgb(split.image_path(images[key]))), base_maps[key], fraction=fraction, fill=fill
-        )
+        pixels = np.asarray(load_rgb(split.image_path(images[key])))
+        erased[key], masks[key] = erase(pixels, base_maps[key], fraction=fraction, fill=fill)
+        shortfall[key] = erase_count(pixels.shape, fraction) - int(masks[key].sum())
     edited = erased if inpainting is None else _inpaint(erased, masks, positions, dict(inpainting))
     (out_dir / "images").mkdir(parents=True, exist_ok=True)
     for key, image in edited.items():
         Image.fromarray(image).save(out_dir / _changed_name(key))
-    distributed.barrier()  # every process's images are written
+    short = [value for shard in distributed.gather_objects(shortfall) for value in shard.values() if value > 0]
     if distributed.is_main():
         _write_split(split, out_dir, dict.fromkeys(chosen, (None, None)))
         selection.to_csv(out_dir / "selection.csv", float_format="%.6g")
-    return {"images": len(split.images), "changed": len(chosen)}
+    return {
+        "images": len(split.images),
+        "changed": len(chosen),
+        **selection_counts(selection),
+        # Selected images whose map points at fewer pixels than the erase fraction: only those were erased.
+        "erase_shortfall_images": len(short),
+        "erase_shortfall_pixels": int(sum(short)),
+    }
 
 
 def _inpaint(
@@ -107,26 +128,33 @@ def _inpaint(
 def policy_set(
     split: PreparedSplit, out_dir: Path, *, policy: Sequence[Mapping[str, Any]], seed: int, min_box_size: int
 ) -> dict[str, int]:
-    """Every training image through the box-aware transformation policy once (seeded per image)."""
+    """Every training image through the box-aware transformation policy once (seeded per image).
+
+    An image the policy leaves as it was (no step fired, or only steps that changed nothing) keeps its
+    original file and annotations and is not counted as changed.
+    """
     transform = build_policy(policy, min_box_size=min_box_size)
     edits = {}
     for index, img in enumerate(tqdm(split.images, desc="non-trivial transforms", unit="img")):
         anns = split.annotations(img["id"])
+        original = np.asarray(load_rgb(split.image_path(img)))
         boxes = np.array([[x, y, x + w, y + h] for x, y, w, h in (a["bbox"] for a in anns)], np.float32)
         # The "labels" carried through the policy are annotation indices, so that each surviving box keeps
         # its category and difficult flag.
-        image, boxes, kept = apply_policy(
-            np.asarray(load_rgb(split.image_path(img))),
-            boxes,
-            np.arange(len(anns)),
-            transform,
-            seed=seed * 1_000_003 + index,
+        image, new_boxes, kept = apply_policy(
+            original, boxes, np.arange(len(anns)), transform, seed=seed * 1_000_003 + index
         )
+        if (
+            np.array_equal(image, original)
+            and np.array_equal(kept, np.arange(len(anns)))
+            and np.array_equal(new_boxes, boxes.reshape(-1, 4))
+        ):
+            continue
         edits[img["voc_id"]] = (
             image,
             [
                 {**anns[k], "bbox": [x0, y0, x1 - x0, y1 - y0], "area": (x1 - x0) * (y1 - y0)}
-                for (x0, y0, x1, y1), k in zip(boxes.tolist(), kept.tolist(), strict=True)
+                for (x0, y0, x1, y1), k in zip(new_boxes.tolist(), kept.tolist(), strict=True)
             ],
         )
     _write_split(split, out_dir, edits)

@@ -20,15 +20,27 @@ def fit_map(saliency: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def top_mask(saliency: np.ndarray, count: int) -> np.ndarray:
-    """Boolean mask of exactly ``count`` most salient pixels; ties go to the earlier pixel in raster order."""
+    """Boolean mask of the ``count`` most salient pixels among those the map points at (value > 0).
+
+    A map with fewer than ``count`` positive pixels gets all of them and no more (the caller counts the
+    shortfall): erasing pixels the map does not point at would only erase where ties put them (raster
+    order put a band of rows at the top of the image). Ties among positive values go to the earlier pixel
+    in raster order; with continuous map values they are rare.
+    """
     flat = np.asarray(saliency).ravel()
     if not 0 <= count <= flat.size:
         raise ValueError(f"count must be in [0, {flat.size}], got {count}")
+    positive = np.flatnonzero(flat > 0)
     # A stable sort of the negated values keeps equal values in raster order, so ties are deterministic.
-    order = np.argsort(-flat, kind="stable")[:count]
+    order = positive[np.argsort(-flat[positive], kind="stable")][:count]
     mask = np.zeros(flat.size, dtype=bool)
     mask[order] = True
     return mask.reshape(np.shape(saliency))
+
+
+def erase_count(shape: tuple[int, ...], fraction: float) -> int:
+    """How many pixels the erasing arm aims to erase in an image of ``shape``: round(fraction · H · W)."""
+    return round(fraction * shape[0] * shape[1])
 
 
 def erase(
@@ -40,8 +52,8 @@ def erase(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Set the top ``fraction`` of salient pixels to ``fill``; returns (erased image, bool H×W mask of erased pixels).
 
-    Exactly ``round(fraction·H·W)`` pixels are erased. ``saliency`` may be at the working size:
-    it is resized to the image first.
+    ``erase_count`` pixels are erased, or fewer when fewer pixels are salient (:func:`top_mask`).
+    ``saliency`` may be at the working size: it is resized to the image first.
     """
     image = np.asarray(image)
     if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
@@ -51,8 +63,7 @@ def erase(
     fill_value = np.broadcast_to(np.asarray(fill), (3,))
     if not np.all((fill_value >= 0) & (fill_value <= 255)):
         raise ValueError(f"fill must be 0..255 (one value or three), got {fill}")
-    height, width = image.shape[:2]
-    mask = top_mask(fit_map(saliency, (height, width)), round(fraction * height * width))
+    mask = top_mask(fit_map(saliency, image.shape[:2]), erase_count(image.shape, fraction))
     erased = image.copy()
     erased[mask] = fill_value.astype(np.uint8)
     return erased, mask

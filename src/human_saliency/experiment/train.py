@@ -245,14 +245,16 @@ def fit(
 
 
 def save_model(model: nn.Module, path: Path, *, meta: dict[str, Any]) -> None:
-    """Write the trained model atomically as ``{"model": state dict, "meta": meta}`` (CPU tensors).
+    """Write the trained model atomically as ``{"model": state dict, "meta": meta + its resize}`` (CPU tensors).
 
-    It reloads with ``build_detector(<name>, weights=str(path), num_classes=K)``. ``meta`` must hold
-    plain values (str, numbers, lists, dicts) so that ``weights_only`` loading accepts it.
+    It reloads with ``build_detector(<name>, weights=str(path), num_classes=K)``, which applies the stored
+    ``resize`` (the model's internal min/max size): evaluated at the scale it was trained at. ``meta`` must
+    hold plain values (str, numbers, lists, dicts) so that ``weights_only`` loading accepts it.
     """
     state = {name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}
+    resize = {"min_size": list(model.transform.min_size), "max_size": int(model.transform.max_size)}
     with atomic_file(path) as tmp:
-        torch.save({"model": state, "meta": meta}, tmp)
+        torch.save({"model": state, "meta": {**meta, "resize": resize}}, tmp)
 
 
 def _resumable_state(path: Path, fingerprint: str) -> dict[str, Any] | None:

@@ -65,12 +65,12 @@ def load_tensors(path: str | os.PathLike) -> Any:
         raise DataError(f"{path}: not a readable weight file: {' '.join(str(exc).split())[:200]}") from None
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """The model state dict of a training checkpoint (a dict with a "model" entry)."""
+def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+    """The model state dict of a training checkpoint (a dict with a "model" entry) and its "meta" (or {})."""
     checkpoint = load_tensors(path)
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("model"), dict):
         raise DataError(f"{path}: checkpoint has no 'model' state dict")
-    return checkpoint["model"]
+    return checkpoint["model"], checkpoint.get("meta") or {}
 
 
 def load_state(model: nn.Module, state: dict[str, torch.Tensor], source: str | os.PathLike) -> None:

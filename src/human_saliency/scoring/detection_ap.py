@@ -224,6 +224,8 @@ def _class_matches(
     """
     order = np.argsort(-dt_score, kind="stable")
     dt_img, dt_box = dt_img[order], dt_box[order]
+    if len(gt_img) == 0:  # no object of this class anywhere: every detection is a false positive
+        return dt_img, np.zeros(len(dt_img), dtype=bool)
 
     best_iou, best_gt = _best_overlap(gt_img, gt_box, dt_img, dt_box)
     hit = best_iou >= VOC_IOU_THRESHOLD

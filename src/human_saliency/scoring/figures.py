@@ -12,12 +12,34 @@ from human_saliency.io.images import load_rgb
 from human_saliency.prepared.loaders import resize_rgb
 from human_saliency.prepared.splits import PreparedSplit
 
+# Inferno is perceptually uniform and its lightness rises with the value, so the strongest values are the
+# brightest (JET ends in dark red: a filled mask read as an outline ring). Opacity rises with the value too,
+# so where a map is near zero the image shows through.
+COLOURMAP = cv2.COLORMAP_INFERNO
+MAX_OPACITY = 0.8
+_BAR_WIDTH = 12
 
-def heat(image: np.ndarray, saliency: np.ndarray, alpha: float = 0.5) -> np.ndarray:
-    """A [0, 1] map as a JET heat map blended over an RGB uint8 image."""
-    colours = cv2.applyColorMap(np.uint8(np.clip(saliency, 0, 1) * 255), cv2.COLORMAP_JET)
-    colours = cv2.cvtColor(colours, cv2.COLOR_BGR2RGB)
-    return np.uint8((1 - alpha) * image + alpha * colours)
+
+def colours(values: np.ndarray) -> np.ndarray:
+    """[0, 1] values as RGB uint8 colours of :data:`COLOURMAP`."""
+    coded = cv2.applyColorMap(np.uint8(np.round(np.clip(values, 0, 1) * 255)), COLOURMAP)
+    return cv2.cvtColor(coded, cv2.COLOR_BGR2RGB)
+
+
+def heat(image: np.ndarray, saliency: np.ndarray) -> np.ndarray:
+    """A [0, 1] map over an RGB uint8 image: colour from :data:`COLOURMAP`, opacity value × MAX_OPACITY."""
+    alpha = (np.clip(saliency, 0, 1) * MAX_OPACITY)[..., None]
+    return np.uint8(np.round((1 - alpha) * image + alpha * colours(saliency)))
+
+
+def colour_bar(height: int) -> np.ndarray:
+    """A vertical key of :data:`COLOURMAP` from 1 (top) to 0 (bottom), labelled at both ends."""
+    ramp = np.linspace(1.0, 0.0, height)[:, None].repeat(_BAR_WIDTH, axis=1)
+    bar = np.full((height, _BAR_WIDTH + 14, 3), 255, np.uint8)
+    bar[:, :_BAR_WIDTH] = colours(ramp)
+    for text, y in (("1", 10), ("0", height - 3)):
+        cv2.putText(bar, text, (_BAR_WIDTH + 3, y), cv2.FONT_HERSHEY_SIMPLEX, 0.35, (0, 0, 0), 1, cv2.LINE_AA)
+    return bar
 
 
 def _titled(panel: np.ndarray, title: str) -> np.ndarray:
@@ -27,8 +49,9 @@ def _titled(panel: np.ndarray, title: str) -> np.ndarray:
 
 
 def overlay_figure(image: np.ndarray, panels: dict[str, np.ndarray]) -> np.ndarray:
-    """The image, then one heat-map panel per named [0, 1] map, left to right (uint8 RGB)."""
+    """The image, then one heat-map panel per named [0, 1] map, left to right, then the colour key (uint8 RGB)."""
     tiles = [_titled(image, "image")] + [_titled(heat(image, value), name) for name, value in panels.items()]
+    tiles.append(_titled(colour_bar(image.shape[0]), ""))
     gap = np.full((tiles[0].shape[0], 4, 3), 255, np.uint8)
     row = [tiles[0]]
     for tile in tiles[1:]:

@@ -58,7 +58,8 @@ def build_detector(
     detections mapped to VOC's 20 classes, so ``num_classes`` must be 20), "random" (random init,
     offline, drawn from :func:`random_init_seed` so that the same ``seed`` gives the same model and
     detectors sharing an architecture do not share their random weights) or the path of a training
-    checkpoint (a dict with a "model" state dict for ``num_classes`` classes). Labels are dataset
+    checkpoint (a dict with a "model" state dict for ``num_classes`` classes; its internal resize is the one it
+    was trained with, stored in its "meta" by ``experiment.train.save_model``). Labels are dataset
     category ids 1..num_classes. ``min_size``: the short side the model resizes images to (None: the
     library's default; SSD/SSDlite always use their fixed 300/320 input).
     """
@@ -85,9 +86,10 @@ def build_detector(
         label_map = dataset_label_map(num_classes, background=family.background)
         weights_label = "random init"
         if weights != "random":
-            load_state(model, load_checkpoint(weights), weights)
+            state, meta = load_checkpoint(weights)
+            load_state(model, state, weights)
             weights_label = f"fine-tuned: {Path(weights).name}"
-    return family(
+    detector = family(
         spec,
         model,
         weights_label=weights_label,
@@ -95,6 +97,12 @@ def build_detector(
         min_size=min_size,
         score_threshold=score_threshold,
     )
+    if weights not in ("coco", "random") and "resize" in meta:
+        # Tested at the scale it was trained at, whatever min_size says: the library default (800 px for
+        # the R50) would show it objects 1.56× larger than it learned at the paper's 512 px.
+        model.transform.min_size = tuple(meta["resize"]["min_size"])
+        model.transform.max_size = meta["resize"]["max_size"]
+    return detector
 
 
 def random_init_seed(seed: int, name: str) -> int:
