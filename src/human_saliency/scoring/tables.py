@@ -115,7 +115,21 @@ def load_rows(metrics_dir: Path, spec: TableSpec, models: Sequence[str]) -> dict
 
 
 def _mean(value: Any) -> float:
-    return value.get("mean", math.nan) if isinstance(value, dict) else float(value)
+    """A leaf's mean (a summary's, or the number itself); NaN when it is missing or no image was usable."""
+    if isinstance(value, dict):
+        return value.get("mean", math.nan)
+    return math.nan if value is None else float(value)
+
+
+def _text(value: Any) -> str:
+    """A leaf's cell text; ``n/a`` when the arm's metrics lack it."""
+    return "n/a" if value is None else cell(value)[0]
+
+
+def _delta(value: Any, base: Any) -> str:
+    """``value`` − ``base`` with its sign; ``n/a`` when either has no mean."""
+    difference = _mean(value) - _mean(base)
+    return "n/a" if math.isnan(difference) else f"{difference:+.4f}"
 
 
 def render_experiment_table(
@@ -139,14 +153,14 @@ def render_experiment_table(
     for arm, result in results.items():
         row = [labels.get(arm, arm), changed.get(arm, 0)]
         row += [
-            f"{result['ap50_voc']:.4f}",
-            f"{result['ap50_voc'] - base['ap50_voc']:+.4f}",
-            f"{result['ap_coco']:.4f}",
+            _text(result.get("ap50_voc")),
+            _delta(result.get("ap50_voc"), base.get("ap50_voc")),
+            _text(result.get("ap_coco")),
         ]
         for col in columns:
-            value = result[reference].get(col, {})
-            row += [cell(value)[0], f"{_mean(value) - _mean(base[reference].get(col, {})):+.4f}"]
-        row.append(cell(result["randomisation_cc"])[0])
+            value = result.get(reference, {}).get(col)
+            row += [_text(value), _delta(value, base.get(reference, {}).get(col))]
+        row.append(_text(result.get("randomisation_cc")))
         body.append(row)
     table = tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
     return f"### {title}\n\n{caption}\n\n{table}\n" if caption else f"### {title}\n\n{table}\n"
