@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageDraw
 from torch import nn
 from torchvision.ops import FrozenBatchNorm2d
 
@@ -31,33 +30,13 @@ from human_saliency.prepared.loaders import split_images
 from human_saliency.prepared.splits import PreparedSplit
 from human_saliency.runtime import distributed
 
+from conftest import tiny_prepared
+
 SIZE = 64
 NAME = "fasterrcnn_mobilenet"
 FIT = dict(epochs=1, lr=0.01, momentum=0.9, weight_decay=1e-4, warmup_iters=0, seed=3, device="cpu", num_workers=0)
 LAUNCH_TIMEOUT_S = 120
-
-
-def make_split(root: Path, n: int) -> Path:
-    """``n`` grey images, each with a dark square (class 1) and a light disc (class 2); returns its JSON."""
-    (root / "raw").mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    images, annotations = [], []
-    for i in range(n):
-        image = Image.new("RGB", (SIZE, SIZE), (128, 128, 128))
-        draw = ImageDraw.Draw(image)
-        for category, fill in ((1, (20, 20, 20)), (2, (235, 235, 235))):
-            x, y = (int(v) for v in rng.integers(0, SIZE - 24, size=2))
-            (draw.rectangle if category == 1 else draw.ellipse)((x, y, x + 23, y + 23), fill=fill)
-            annotations.append({"id": len(annotations) + 1, "image_id": i + 1, "category_id": category,
-                                "bbox": [x, y, 24, 24], "area": 576, "iscrowd": 0, "difficult": 0})  # fmt: skip
-        image.save(root / "raw" / f"{i}.png")
-        images.append({"id": i + 1, "voc_id": f"2000_{i + 1:06d}", "file_name": f"{i}.png", "width": SIZE,
-                       "height": SIZE})  # fmt: skip
-    categories = [{"id": 1, "name": "square"}, {"id": 2, "name": "disc"}]
-    path = root / "split.json"
-    write_json(path, {"info": {"image_root": "raw"}, "images": images, "annotations": annotations,
-                      "categories": categories})  # fmt: skip
-    return path
+SPLIT = Path("prepared", "train.json")  # where tiny_prepared writes a split, under its root
 
 
 def run_saliency(split: Path, maps: Path) -> tuple[list[dict], dict[str, int]]:
@@ -101,8 +80,8 @@ def _worker(data: Path, out: Path) -> None:
     """One torchrun process: the saliency and the training job, 2 images per batch per process."""
     torch.set_num_threads(1)
     rank, _, _ = distributed.init_from_env()
-    detections, counts = run_saliency(data / "saliency" / "split.json", out / "maps.zip")
-    model, result = run_training(data / "train" / "split.json", out / "checkpoint.pt", batch_size=2)
+    detections, counts = run_saliency(data / "saliency" / SPLIT, out / "maps.zip")
+    model, result = run_training(data / "train" / SPLIT, out / "checkpoint.pt", batch_size=2)
     torch.save(dict(model.named_parameters()), out / f"parameters-{rank}.pt")
     if distributed.is_main():
         write_json(out / "results.json", {"detections": detections, "counts": counts, "history": result["history"]})
@@ -129,15 +108,16 @@ def _torchrun(data: Path, out: Path) -> None:
 def runs(tmp_path_factory) -> dict[str, Path]:
     """The data, then the 2-process run (torchrun) and the 1-process run (in this process) of both jobs."""
     data = tmp_path_factory.mktemp("data")
-    make_split(data / "saliency", 5)  # odd: the two shards differ in size
-    make_split(data / "train", 4)
+    # Square images: at 64 px every anchor and proposal fits the samplers' quotas (see the training test).
+    tiny_prepared(data / "saliency", train=5, size=(SIZE, SIZE))  # odd: the two shards differ in size
+    tiny_prepared(data / "train", train=4, size=(SIZE, SIZE))
     two, one = tmp_path_factory.mktemp("two"), tmp_path_factory.mktemp("one")
     _torchrun(data, two)
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # as the workers: the same kernels, hence the same bits
     try:
-        detections, counts = run_saliency(data / "saliency" / "split.json", one / "maps.zip")
-        model, result = run_training(data / "train" / "split.json", one / "checkpoint.pt", batch_size=4)
+        detections, counts = run_saliency(data / "saliency" / SPLIT, one / "maps.zip")
+        model, result = run_training(data / "train" / SPLIT, one / "checkpoint.pt", batch_size=4)
     finally:
         torch.set_num_threads(threads)
     torch.save(dict(model.named_parameters()), one / "parameters-0.pt")

@@ -1,15 +1,27 @@
 """Scoring detector maps: per-image rows, degenerate maps counted not averaged, references at working size."""
 
+import contextlib
+
 import numpy as np
 import pytest
 
-from human_saliency.prepared.loaders import resize_points
+from human_saliency.io.mapstore import MapReader, MapWriter
+from human_saliency.prepared.loaders import resize_map, resize_points
+from human_saliency.prepared.masks import working_size_masks
+from human_saliency.prepared.splits import PreparedSplit
+from human_saliency.prepared.stimuli import PreparedStimuli
 from human_saliency.scoring.score import (
     min_max_for_mae,
     pair_metrics,
+    score_detector,
     score_maps,
     summarize_scores,
 )
+from human_saliency.sources.mit1003 import load_fixmap
+
+from conftest import tiny_prepared
+
+SIZE = 16
 
 
 def test_rows_per_image_and_degenerate_maps_excluded():
@@ -52,8 +64,115 @@ def test_resize_points_keeps_each_fixation():
     assert sorted(zip(*np.nonzero(small), strict=True)) == [(0, 0), (5, 5), (9, 9)]
 
 
-def test_empty_human_mask_is_nan_not_an_error():
-    from human_saliency.scoring.score import mask_metrics
+def test_a_mask_empty_once_binarised_excludes_its_image_from_every_metric_of_the_table():
+    """Regression (issue 10.2): an empty mask gave NaN in the localisation columns only, so the columns of one
+    table averaged different images."""
+    from human_saliency.scoring.score import mask_metrics, mask_problem, pair_metrics
 
-    frame = score_maps({"a": np.eye(4)}, [("a", np.zeros((4, 4)))], mask_metrics())
-    assert frame.loc["a", ["pointing_game", "relevance_mass", "relevance_rank"]].isna().all()
+    maps = {"a": np.eye(4), "b": np.eye(4)}
+    refs = [("a", np.full((4, 4), 0.3)), ("b", np.eye(4))]  # a: under the 0.5 threshold everywhere
+    frame = score_maps(maps, refs, {**pair_metrics(), **mask_metrics()}, reference_problem=mask_problem(0.5))
+    assert frame.loc["a", "reference"] == "constant" and frame.loc["b", "reference"] == ""
+    weak = np.full((4, 4), 0.3)
+    weak[0, 0] = 0.4  # not constant, but empty once binarised
+    frame = score_maps(maps, [("a", weak), ("b", np.eye(4))], {**pair_metrics(), **mask_metrics()},
+                       reference_problem=mask_problem(0.5))  # fmt: skip
+    assert frame.loc["a", "reference"] == "empty_mask"
+    metrics = frame.columns.drop(["degenerate", "reference"])
+    assert frame.loc["a", metrics].isna().all() and frame.loc["b", metrics].notna().all()
+    summary = summarize_scores(frame, n_boot=10)
+    assert summary["n_degenerate_references"] == 1
+    assert {summary[name]["n"] for name in ("mae", "cc", "pointing_game")} == {1}  # one n for every column
+
+
+def test_a_constant_fixation_map_is_a_degenerate_reference_and_is_counted():
+    frame = score_maps({"a": np.eye(4), "b": np.eye(4)}, [("a", np.ones((4, 4))), ("b", np.eye(4))], pair_metrics())
+    assert frame.loc["a", "reference"] == "constant" and np.isnan(frame.loc["a", "cc"])
+    assert summarize_scores(frame, n_boot=5)["n_degenerate_references"] == 1
+
+
+def test_ties_of_the_top_region_are_counted():
+    sparse = np.zeros((10, 10))
+    sparse[:2, :2] = 1.0  # 4 % positive: its top 10 % is tied at 0
+    dense = np.arange(100, dtype=float).reshape(10, 10) / 99
+    frame = score_maps({"a": sparse, "b": dense}, [("a", dense), ("b", dense)], pair_metrics(), iou_percentile=90.0)
+    assert frame["iou_tied"].tolist() == [True, False]
+    assert summarize_scores(frame, n_boot=5)["n_top_ties"] == 1
+
+
+@pytest.fixture(scope="module")
+def detector_scores(tmp_path_factory) -> dict:
+    """score_detector on 3 VOC test images and 2 MIT1003 stimuli (prepared as prepare writes them), with maps
+    made by hand: VOC 1's map is its human mask and its predicted fixations a density whose min-max is that
+    mask; VOC 2's map is constant; MIT 1's map is 1 exactly at its two fixations, MIT 2's its own fixation map."""
+    root = tmp_path_factory.mktemp("score")
+    prepared = tiny_prepared(root, train=0, test=3, size=(48, 32), mit1003=2, mit_size=(40, 30),
+                             fixations=((5, 4), (30, 20)))  # fmt: skip
+    masks = working_size_masks(PreparedSplit.load(prepared / "test.json"), SIZE)
+    stimuli = PreparedStimuli.load(prepared / "mit1003.json")
+    v1, v2, v3 = masks
+    rng = np.random.default_rng(0)
+    points = np.zeros((SIZE, SIZE))
+    points[4 * SIZE // 30, 5 * SIZE // 40] = points[20 * SIZE // 30, 30 * SIZE // 40] = 1.0  # (x, y) (5, 4), (30, 20)
+    fixmap = resize_map(load_fixmap(stimuli.resolve(stimuli.stimuli[1]["fixmap"])), SIZE)
+    contents = {
+        "voc_maps": {v1: masks[v1], v2: np.zeros((SIZE, SIZE)), v3: rng.random((SIZE, SIZE))},
+        "voc_fixations": {v1: 0.5 + masks[v1] / 2, v2: rng.random((SIZE, SIZE)), v3: rng.random((SIZE, SIZE))},
+        "mit_maps": {"i01": points, "i02": (fixmap - fixmap.min()) / (fixmap.max() - fixmap.min())},
+        "mit_fixations": {"i01": rng.random((SIZE, SIZE)), "i02": rng.random((SIZE, SIZE))},
+    }
+    for name, maps in contents.items():
+        with MapWriter(root / f"{name}.zip") as writer:
+            for key, value in maps.items():
+                writer.add(key, value)
+    with contextlib.ExitStack() as stack:
+        readers = {name: stack.enter_context(MapReader(root / f"{name}.zip")) for name in contents}
+        frames = score_detector(**readers, masks=masks, stimuli=stimuli, size=SIZE, iou_percentile=90.0,
+                                mask_threshold=0.5)  # fmt: skip
+    return {"frames": frames, "voc": [v1, v2, v3]}
+
+
+def test_score_detector_gives_one_frame_per_dataset_and_reference_with_a_row_per_image(detector_scores):
+    frames, voc = detector_scores["frames"], detector_scores["voc"]
+    assert list(frames) == [
+        ("voc", "human_masks"),
+        ("voc", "fixations"),
+        ("mit1003", "fixations"),
+        ("mit1003", "human_fixmaps"),
+        ("mit1003", "human_fixpts"),
+    ]
+    for (dataset, _), frame in frames.items():
+        assert list(frame.index) == (voc if dataset == "voc" else ["i01", "i02"])
+    assert set(frames[("voc", "human_masks")].columns) == {
+        "degenerate", "reference", "mae", "iou", "iou_study", "cc", "sim", "kld", "pointing_game", "relevance_mass",
+        "relevance_rank", "iou_tied",
+    }  # fmt: skip
+    assert set(frames[("mit1003", "human_fixpts")].columns) == {"degenerate", "reference", "nss", "auc_judd"}
+
+
+def test_score_detector_a_map_equal_to_its_reference_scores_perfectly(detector_scores):
+    frames, (v1, _, _) = detector_scores["frames"], detector_scores["voc"]
+    masks, fixations = frames[("voc", "human_masks")], frames[("voc", "fixations")]
+    assert masks.loc[v1, "mae"] == pytest.approx(0, abs=1e-4) and masks.loc[v1, "iou"] == 1.0
+    assert masks.loc[v1, "cc"] == pytest.approx(1, abs=1e-6)
+    # Against a density, MAE and IoU use its min-max form: 0.5 + mask / 2 scores as the mask itself.
+    assert fixations.loc[v1, "mae"] == pytest.approx(0, abs=1e-4) and fixations.loc[v1, "iou"] == 1.0
+    fixmaps = frames[("mit1003", "human_fixmaps")]
+    assert fixmaps.loc["i02", "mae"] == pytest.approx(0, abs=1e-4) and fixmaps.loc["i02", "cc"] == pytest.approx(1)
+    # 1 at the 2 fixated pixels of 16×16, else 0: every fixation above every other pixel; NSS = √((1 − p) / p).
+    fixpts = frames[("mit1003", "human_fixpts")]
+    assert fixpts.loc["i01", "auc_judd"] == 1.0
+    assert fixpts.loc["i01", "nss"] == pytest.approx(np.sqrt(SIZE * SIZE / 2 - 1))
+
+
+def test_score_detector_excludes_and_counts_a_constant_map(detector_scores):
+    frames, (_, v2, _) = detector_scores["frames"], detector_scores["voc"]
+    for reference in ("human_masks", "fixations"):
+        frame = frames[("voc", reference)]
+        assert frame.loc[v2, "degenerate"] == "constant"
+        metrics = frame.columns.drop(["degenerate", "reference", "iou_tied"])
+        assert frame.loc[v2, metrics].isna().all()
+        assert frame.drop(index=v2)[metrics].notna().all().all()
+        summary = summarize_scores(frame, n_boot=10)
+        assert summary["n_images"] == 3 and summary["n_degenerate_maps"] == 1
+        assert summary["mae"]["n"] == 2 and summary["mae"]["n_excluded"] == 1

@@ -4,6 +4,9 @@ import numpy as np
 import pytest
 
 from human_saliency.experiment.selection import CRITERIA, score, select
+from human_saliency.prepared.splits import PreparedSplit
+
+from conftest import tiny_prepared
 
 
 def _top10(indices: range) -> np.ndarray:
@@ -58,10 +61,12 @@ def test_selection_table_applies_the_same_rule_as_select(tmp_path):
     """The stage's per-image table and ``select`` decide alike (one comparison, used by both)."""
     from human_saliency.experiment.augment import selection_table
 
-    dets = {"a": _top10(range(10)), "b": _top10(range(10)), "c": _top10(range(10))}
-    fixs = {"a": _top10(range(10)), "b": _top10(range(5, 15)), "c": _top10(range(90, 100))}
-    split = type("Split", (), {"images": [{"voc_id": key} for key in dets]})()
+    split = PreparedSplit.load(tiny_prepared(tmp_path, train=3) / "train.json")
+    a, b, c = (image["voc_id"] for image in split.images)
+    dets = {a: _top10(range(10)), b: _top10(range(10)), c: _top10(range(10))}
+    fixs = {a: _top10(range(10)), b: _top10(range(5, 15)), c: _top10(range(90, 100))}
     table = selection_table(split, dets, fixs, criterion="iou", threshold=1 / 3)
+    assert list(table.index) == [a, b, c]
     np.testing.assert_allclose(table["score"], [1.0, 1 / 3, 0.0])
     assert table["selected"].tolist() == [False, True, True]
     assert table["selected"].tolist() == [select(dets[k], fixs[k], criterion="iou", threshold=1 / 3) for k in dets]

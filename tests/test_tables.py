@@ -19,7 +19,7 @@ def test_cell_formats_mean_interval_and_counts():
     assert cell(_summary(0.5), n_images=10, ties=3) == "0.5000 [0.4900, 0.5100] (3 ties)"
     assert cell({"n": 0, "n_excluded": 3}) == "n/a (0 of 3 usable)"
     assert cell({"value": 0.25, "ci_low": 0.2, "ci_high": 0.3}) == "0.2500 [0.2000, 0.3000]"
-    assert cell(0.25) == "0.2500" and cell(None) == "n/a (random init)"
+    assert cell(0.25) == "0.2500" and cell(None) == "n/a" and cell(None, missing="n/a (random init)") != "n/a"
 
 
 def _marks(per_image, columns):
@@ -73,3 +73,35 @@ def test_experiment_table_shows_each_delta_with_its_interval_and_star():
     assert "-0.1000 [-0.1500, -0.0500]*" in erasing  # excludes 0: detectable
     assert "+0.0100 [-0.0100, +0.0300] " in erasing or erasing.rstrip("| ").endswith("+0.0300]")  # no star
     assert "| 12 " in erasing and "| 3 " in erasing
+
+
+def test_experiment_table_rows_follow_the_arms_with_labels_changed_counts_and_seeds():
+    from human_saliency.experiment.arms import ARMS
+
+    comparison = {arm: {"seeds": 3, "ap50_voc": _summary(0.5), "human_masks": {"mae": _summary(0.2)}} for arm in ARMS}
+    text = render_experiment_table(
+        "Main", comparison, columns=[("human_masks", "mae")], labels=ARMS, changed={"erasing": 4, "nontrivial": 9}
+    )
+    rows = [line.split("|")[1:4] for line in text.splitlines() if line.startswith("| ") and "Training set" not in line]
+    assert [[cell.strip() for cell in row] for row in rows] == [
+        ["Original", "0", "3"],
+        ["Selective erasing", "4", "3"],
+        ["Selective inpainting", "0", "3"],
+        ["Non-trivial transformations", "9", "3"],
+    ]
+
+
+def test_experiment_table_shows_n_a_for_a_missing_or_unusable_value():
+    comparison = {
+        "original": {"seeds": 1, "ap50_voc": _summary(0.5), "human_masks": {}},
+        "erasing": {
+            "seeds": 1,
+            "ap50_voc": None,
+            "human_masks": {"mae": {"n": 0, "n_excluded": 10}, "mae_delta": {"mean": float("nan")}},
+        },
+    }
+    text = render_experiment_table("Main", comparison, columns=[("human_masks", "mae")], labels={}, changed={})
+    original = next(line for line in text.splitlines() if line.startswith("| original"))
+    erasing = next(line for line in text.splitlines() if line.startswith("| erasing"))
+    assert [c.strip() for c in original.split("|")[4:8]] == ["0.5000 [0.4900, 0.5100]", "", "n/a", ""]
+    assert [c.strip() for c in erasing.split("|")[4:8]] == ["n/a", "", "n/a (0 of 10 usable)", "n/a"]

@@ -7,17 +7,17 @@ import dataclasses
 import numpy as np
 import pytest
 import torch
-from PIL import Image, ImageDraw
 from torchvision.ops import FrozenBatchNorm2d
 
 from human_saliency.errors import HumanSaliencyError
 from human_saliency.experiment import train
 from human_saliency.experiment.training_data import DetectionDataset, collate_fn
-from human_saliency.io.files import write_json
 from human_saliency.io.weights import load_tensors, sha256sum
 from human_saliency.maps.detectors import DETECTORS, build_detector
 from human_saliency.maps.detectors.torchvision_family import COCO_CATEGORIES, coco_weight_file
 from human_saliency.prepared.splits import PreparedSplit
+
+from conftest import tiny_prepared
 
 K = 2
 SIZE = 64
@@ -34,27 +34,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory) -> DetectionDataset:
     """8 grey 64-px images, each with a dark square (class 1) and a light disc (class 2), hflip 0.5."""
-    root = tmp_path_factory.mktemp("prepared")
-    (root / "raw").mkdir()
-    rng = np.random.default_rng(0)
-    images, annotations = [], []
-    for i in range(8):
-        image = Image.new("RGB", (SIZE, SIZE), (128, 128, 128))
-        draw = ImageDraw.Draw(image)
-        for category, fill in ((1, (20, 20, 20)), (2, (235, 235, 235))):
-            x, y = (int(v) for v in rng.integers(0, SIZE - 24, size=2))
-            shape = draw.rectangle if category == 1 else draw.ellipse
-            shape((x, y, x + 23, y + 23), fill=fill)
-            annotations.append({"id": len(annotations) + 1, "image_id": i + 1, "category_id": category,
-                                "bbox": [x, y, 24, 24], "area": 576, "iscrowd": 0, "difficult": 0})  # fmt: skip
-        image.save(root / "raw" / f"{i}.png")
-        images.append(
-            {"id": i + 1, "voc_id": f"2000_{i + 1:06d}", "file_name": f"{i}.png", "width": SIZE, "height": SIZE}
-        )
-    categories = [{"id": 1, "name": "square"}, {"id": 2, "name": "disc"}]
-    write_json(root / "train.json", {"info": {"image_root": "raw"}, "images": images,
-                                     "annotations": annotations, "categories": categories})  # fmt: skip
-    return DetectionDataset(PreparedSplit.load(root / "train.json"), SIZE, hflip=0.5)
+    prepared = tiny_prepared(tmp_path_factory.mktemp("data"), train=8, size=(SIZE, SIZE))
+    return DetectionDataset(PreparedSplit.load(prepared / "train.json"), SIZE, hflip=0.5)
 
 
 def _model(seed: int = 0) -> torch.nn.Module:

@@ -13,7 +13,12 @@ from human_saliency.prepared.splits import PreparedSplit
 
 
 def _split(tmp_path, annotations, *, size=(80, 40), recorded=None) -> PreparedSplit:
-    """One image of ``size`` (w, h), left half black, right half white, with the given annotations."""
+    """One image of ``size`` (w, h), left half black, right half white, with the given annotations.
+
+    Not conftest's ``tiny_prepared``: these tests need what a prepared split never holds, or that JPEG would
+    blur: exact 0/1 pixels on either side of the edge (a lossless PNG), hand-placed boxes such as a sub-pixel
+    sliver, and a recorded size unlike the file's.
+    """
     (tmp_path / "raw").mkdir()
     image = Image.new("RGB", size, (255, 255, 255))
     image.paste((0, 0, 0), (0, 0, size[0] // 2, size[1]))

@@ -102,9 +102,10 @@ MARK_RULE = (
 )
 
 
-def cell(value: Any, *, n_images: int | None = None, ties: int | None = None) -> str:
+def cell(value: Any, *, n_images: int | None = None, ties: int | None = None, missing: str = "n/a") -> str:
     """A metric leaf as text: a summary shows its mean (or AP value) and 95 % interval, and the counts that
-    qualify it: ``n`` when fewer than ``n_images`` were scored, ``ties`` for the IoU's fallback."""
+    qualify it: ``n`` when fewer than ``n_images`` were scored, ``ties`` for the IoU's fallback; ``missing``
+    when there is no value."""
     if isinstance(value, Mapping):
         point = value.get("mean", value.get("value"))
         if point is None or (isinstance(point, float) and math.isnan(point)):
@@ -119,7 +120,7 @@ def cell(value: Any, *, n_images: int | None = None, ties: int | None = None) ->
             notes.append(f"{ties} ties")
         return f"{text} ({', '.join(notes)})" if notes else text
     if value is None:
-        return "n/a (random init)"
+        return missing
     return f"{value:.4f}"
 
 
@@ -166,7 +167,13 @@ def render_table(
         n_images = values.get("n_images")
         texts = [
             emphasise(
-                cell(values.get(col), n_images=n_images, ties=values.get("n_top_ties") if col == "iou" else None),
+                cell(
+                    values.get(col),
+                    n_images=n_images,
+                    ties=values.get("n_top_ties") if col == "iou" else None,
+                    # Only trained weights have a randomisation check.
+                    missing="n/a (random init)" if col == "randomisation_cc" else "n/a",
+                ),
                 marks.get(col, {}).get(row, ""),
             )
             for col in spec.columns
@@ -198,10 +205,11 @@ def render_experiment_table(
         headers += [label, "Δ"]
     body = []
     for arm, result in comparison.items():
-        row = [labels.get(arm, arm), changed.get(arm, 0), result["seeds"], cell(result["ap50_voc"])]
+        row = [labels.get(arm, arm), changed.get(arm, 0), result["seeds"], cell(result.get("ap50_voc"))]
         row.append(_delta(result.get("ap50_voc_delta")))
         for reference, metric in columns:
-            row += [cell(result[reference][metric]), _delta(result[reference].get(f"{metric}_delta"))]
+            scores = result.get(reference, {})
+            row += [cell(scores.get(metric)), _delta(scores.get(f"{metric}_delta"))]
         body.append(row)
     return _section(title, tabulate(body, headers=headers, tablefmt="github", disable_numparse=True), caption)
 
@@ -210,6 +218,8 @@ def _delta(value: Mapping[str, Any] | None) -> str:
     """A Δ cell: signed mean and interval, starred when the interval excludes 0; empty for the control."""
     if value is None:
         return ""
+    if math.isnan(point(value)):
+        return "n/a"
     if "ci_low" not in value:
         return f"{value['mean']:+.4f}"
     star = "*" if excludes_zero(value) else ""
