@@ -91,7 +91,7 @@ def apply_policy(
     label_array = np.asarray(labels, dtype=np.int64).reshape(-1)
     if len(box_array) != len(label_array):
         raise ValueError(f"got {len(box_array)} boxes but {len(label_array)} labels")
-    pixels = tv_tensors.Image(torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1))
+    pixels = tv_tensors.Image(torch.from_numpy(np.array(image, order="C")).permute(2, 0, 1))  # a writable copy
     target = {
         "boxes": tv_tensors.BoundingBoxes(
             torch.from_numpy(box_array), format=tv_tensors.BoundingBoxFormat.XYXY, canvas_size=image.shape[:2]
