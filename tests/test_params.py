@@ -52,6 +52,9 @@ def raw():
         (("prepare", "on_bad_input"), "ignore", "prepare.on_bad_input: Input should be 'skip' or 'error'"),
         (("data", "embedded", "min_size"), 250, "data.embedded: min_size (250) must not exceed max_size (192)"),
         (("data", "remote", "voc2012", "md5"), "xyz", "data.remote.voc2012.md5: String should match pattern"),
+        (("data", "embedded", "cue_correlation"), 1.5, "data.embedded.cue_correlation: Input should be less than"),
+        (("data", "embedded", "object_opacity"), 0.0, "data.embedded.object_opacity: Input should be greater than 0"),
+        (("data", "embedded", "shifted_cue"), "flip", "data.embedded.shifted_cue: Input should be 'other', 'random'"),
     ],
 )
 def test_bad_value_names_its_key(raw, path, value, expected):

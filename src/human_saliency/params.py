@@ -64,7 +64,11 @@ class EmbeddedParams(_Section):
     max_size: int = Field(default=192, ge=32, le=256)
     max_objects: int = Field(default=3, ge=1, le=8)
     classes: list[str] = Field(default=["disc", "square", "triangle", "cross", "ring"], min_length=2, max_length=20)
+    object_opacity: float = Field(default=1.0, gt=0, le=1)
     spurious: bool = False
+    cue_correlation: float = Field(default=0.95, ge=0, le=1)
+    cue_size: float = Field(default=0.3, gt=0, le=0.5)
+    shifted_cue: Literal["other", "random", "none"] = "other"
 
     @model_validator(mode="after")
     def _check(self) -> EmbeddedParams:
