@@ -161,6 +161,7 @@ class TrainParams(_Section):
 
     detector: str = "fasterrcnn_mobilenet"
     init: Literal["random", "coco"] = "random"
+    optimizer: Literal["sgd", "adam"] = "sgd"
     epochs: int = Field(default=12, ge=1, le=1000)
     batch_size: int = Field(default=8, ge=1, le=512)
     lr: float = Field(default=0.02, gt=0, le=10)

@@ -1,4 +1,4 @@
-"""Fine-tune a torchvision Faster R-CNN on a prepared split: SGD with warmup + cosine decay, resumable per epoch."""
+"""Train a torchvision Faster R-CNN on a prepared split: SGD or Adam, warmup + cosine decay, resumable per epoch."""
 
 from __future__ import annotations
 
@@ -35,7 +35,9 @@ _FROZEN_WHEN_PRETRAINED: dict[str, tuple[str, ...]] = {
     "fasterrcnn_r50": ("conv1.", "layer1."),
     "fasterrcnn_mobilenet": tuple(f"{block}." for block in range(7)),
 }
-TRAINABLE = tuple(_FROZEN_WHEN_PRETRAINED)
+# The compact model has no pretrained weights: it is only ever trained from scratch.
+TRAINABLE = (*_FROZEN_WHEN_PRETRAINED, "fasterrcnn_compact")
+OPTIMIZERS = ("sgd", "adam")
 WARMUP_FACTOR = 0.001  # the first iteration's lr = lr × this (torchvision's detection reference)
 
 
@@ -55,6 +57,8 @@ def build_model(
         raise ParamsError(f"detector {detector!r}: cannot be trained here; trainable: {', '.join(TRAINABLE)}")
     if init not in INITS:
         raise ParamsError(f"init {init!r}: unknown; choose one of {', '.join(INITS)}")
+    if init == "coco" and detector not in _FROZEN_WHEN_PRETRAINED:
+        raise ParamsError(f"init 'coco': {detector} has no COCO-pretrained weights; use init 'random'")
     if num_classes < 1:
         raise ParamsError(f"num_classes: must be >= 1, got {num_classes}")
     if size < 32:
@@ -166,10 +170,12 @@ def fit(
     fingerprint: str,
     live: Any = None,
     amp: bool = False,
+    optimizer: str = "sgd",
 ) -> dict[str, Any]:
     """Train ``model`` on ``train_set`` (a DetectionDataset) for ``epochs`` epochs; returns the loss history.
 
-    SGD with ``warmup_iters`` of linear warmup, then cosine decay to 0 at the last iteration. The data
+    ``optimizer``: "sgd" (with ``momentum``; the study's) or "adam" (``momentum`` unused; L2 weight decay),
+    with ``warmup_iters`` of linear warmup, then cosine decay to 0 at the last iteration. The data
     order and the augmentation/sampling RNG follow from ``seed``. After every epoch the full state
     (model, optimizer, scheduler, scaler, RNG states, history) is saved atomically to
     ``checkpoint_path``; a later call with the same ``fingerprint`` (which must cover everything that
@@ -191,6 +197,8 @@ def fit(
             f"train: need epochs >= 1, batch_size >= 1, lr > 0, warmup_iters >= 0; "
             f"got {epochs}, {batch_size}, {lr}, {warmup_iters}"
         )
+    if optimizer not in OPTIMIZERS:
+        raise ParamsError(f"optimizer {optimizer!r}: unknown; choose one of {', '.join(OPTIMIZERS)}")
     if len(train_set) == 0:
         raise DataError("the training set has no images")
     device = torch.device(device)
@@ -216,10 +224,13 @@ def fit(
         pin_memory=device.type == "cuda",
     )
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if optimizer == "adam":
+        optim: torch.optim.Optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    else:
+        optim = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     total_iters = epochs * len(loader)
     schedule = partial(lr_factor, total_iters=total_iters, warmup_iters=min(warmup_iters, total_iters))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optim, schedule)
     scaler = torch.amp.GradScaler("cuda", enabled=amp and device.type == "cuda")
     # DDP averages the gradients over processes in backward; ``model`` stays the bare module, whose
     # state dict (without DDP's "module." prefix) is what gets saved.
@@ -229,7 +240,7 @@ def fit(
     state = _resumable_state(checkpoint_path, fingerprint)
     if state is not None:
         model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+        optim.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
         _set_rng_states(state["rng"][rank], generator)
@@ -239,7 +250,7 @@ def fit(
     for epoch in range(start_epoch, epochs):
         if sampler is not None:
             sampler.set_epoch(epoch)
-        losses = train_one_epoch(trained, optimizer, loader, device, epoch, scheduler=scheduler, scaler=scaler)
+        losses = train_one_epoch(trained, optim, loader, device, epoch, scheduler=scheduler, scaler=scaler)
         # Every process runs the same number of batches (the sampler pads), so the mean of the means is
         # the mean over all batches.
         every = distributed.gather_objects(losses)
@@ -249,7 +260,7 @@ def fit(
         if distributed.is_main():
             checkpoint = {
                 "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
+                "optimizer": optim.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "scaler": scaler.state_dict(),
                 "epoch": epoch + 1,

@@ -1,4 +1,4 @@
-"""The one detector registry: the study's seven detectors (plus the compact Faster R-CNN), built by name.
+"""The one detector registry: the study's seven detectors plus two compact Faster R-CNNs for training, by name.
 
 Usage::
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 from human_saliency.errors import ParamsError
 from human_saliency.io.weights import fetch_weights, load_checkpoint, load_state
-from human_saliency.maps.detectors import detr, torchvision_family, yolov5
+from human_saliency.maps.detectors import compact, detr, torchvision_family, yolov5
 from human_saliency.maps.detectors.base import Detector, DetectorSpec
 from human_saliency.maps.detectors.labels import VOC_CLASSES, coco_label_map, dataset_label_map
 
@@ -28,8 +28,9 @@ _ORDER = (
     "retinanet_r50",
     "detr_r50",
     "fasterrcnn_mobilenet",
+    "fasterrcnn_compact",
 )
-_SPECS = {spec.name: spec for spec in (*torchvision_family.SPECS, *yolov5.SPECS, *detr.SPECS)}
+_SPECS = {spec.name: spec for spec in (*torchvision_family.SPECS, *compact.SPECS, *yolov5.SPECS, *detr.SPECS)}
 DETECTORS: dict[str, DetectorSpec] = {name: _SPECS[name] for name in _ORDER}
 _FAMILIES: dict[str, type[Detector]] = {
     "torchvision": torchvision_family.TorchvisionDetector,
@@ -68,6 +69,8 @@ def build_detector(
         raise ParamsError(f"weights={weights!r}: not 'coco', 'random' or an existing checkpoint file")
     spec = DETECTORS[name]
     family = _FAMILIES[spec.family]
+    if weights == "coco" and not spec.coco_weights:
+        raise ParamsError(f"detector {name!r} has no COCO-pretrained weights: use 'random' or a checkpoint")
     if weights == "coco":
         if num_classes != len(VOC_CLASSES):
             raise ParamsError(
