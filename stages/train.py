@@ -70,6 +70,7 @@ def main() -> None:
         momentum=train.momentum,
         weight_decay=train.weight_decay,
         warmup_iters=train.warmup_iters,
+        optimizer=train.optimizer,
         seed=train.seed,
         device=device,
         num_workers=runtime.num_workers,

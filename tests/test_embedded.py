@@ -21,18 +21,28 @@ from human_saliency.sources.embedded import (
     _object_colour,
     generate,
 )
+from human_saliency.sources.voc import SHIFTED_IMAGE_SET, parse_annotation, read_twins
 
 from conftest import embedded_params
 
-CFG = embedded_params(seed=7, n_images=20, test_fraction=0.3, n_mit_images=4, min_size=64, max_size=96)
+CFG = embedded_params(
+    seed=7, n_images=20, test_fraction=0.3, n_mit_images=4, min_size=64, max_size=96, spurious=False, object_opacity=1.0
+)
+SPURIOUS = CFG.model_copy(update={"spurious": True, "cue_correlation": 0.7})
 SPLITS = ("trainval", "train", "val")
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, dict[str, int]]]:
-    """The small config generated twice as is, and once with the spurious distractor on."""
+    """The small config generated twice as is, twice with the planted cues on, and once with correlation 1."""
     out = {}
-    for name, cfg in (("a", CFG), ("b", CFG), ("spurious", CFG.model_copy(update={"spurious": True}))):
+    for name, cfg in (
+        ("a", CFG),
+        ("b", CFG),
+        ("spurious", SPURIOUS),
+        ("spurious_again", SPURIOUS),
+        ("always", SPURIOUS.model_copy(update={"cue_correlation": 1.0, "shifted_cue": "random"})),
+    ):
         root = tmp_path_factory.mktemp(name)
         out[name] = (root, generate(root, cfg))
     return out
@@ -79,6 +89,7 @@ def _ids(n: int) -> list[str]:
 def test_same_params_give_byte_identical_files(runs):
     assert _hashes(runs["a"][0]) == _hashes(runs["b"][0])
     assert runs["a"][1] == runs["b"][1]
+    assert _hashes(runs["spurious"][0]) == _hashes(runs["spurious_again"][0])
 
 
 def test_layout_is_the_real_datasets_layout(root, runs):
@@ -109,10 +120,12 @@ def test_counts_match_the_files(root, runs):
     assert counts == {
         "images": CFG.n_images,
         "objects": n_objects,
+        "cues": 0,
         "masks": sum(len(v) for v in masks.values()),
         "mit_stimuli": CFG.n_mit_images,
         "test_images": round(CFG.test_fraction * CFG.n_images),
         "train_images": CFG.n_images - round(CFG.test_fraction * CFG.n_images),
+        "shifted_images": 0,
     }
     assert len(masks) == counts["test_images"]  # the split rule: test = the images with masks
 
@@ -202,25 +215,116 @@ def test_class_image_sets_use_the_devkit_format_and_agree_with_the_xml(root):
             assert int(flag) == expected
 
 
-def test_spurious_distractor_only_in_training_images(runs):
+def _cues(root: Path, image_id: str) -> list[tuple[str, object]]:
+    """(object class, its VocCue) for every object of an image."""
+    return [
+        (obj.name, obj.cue) for obj in parse_annotation(root / VOC_ROOT / "Annotations" / f"{image_id}.xml").objects
+    ]
+
+
+def _pixels(root: Path, path: str) -> np.ndarray:
+    with Image.open(root / path) as image:
+        return np.asarray(image, dtype=np.int16)
+
+
+def test_without_spurious_there_are_no_cues_and_no_shifted_condition(root):
+    assert not (root / VOC_ROOT / "ImageSets" / "Main" / f"{SHIFTED_IMAGE_SET}.txt").exists()
+    assert all(cue is None for i in _ids(CFG.n_images) for _, cue in _cues(root, i))
+
+
+def test_every_object_carries_a_cue_inside_its_box_at_the_top_middle(runs):
+    spurious, counts = runs["spurious"]
+    plain = runs["a"][0]
+    ids = _ids(CFG.n_images)
+    assert counts["cues"] == counts["objects"] > 0
+    for image_id in ids:
+        # The scene under the cues is the plain one: same objects, same boxes.
+        assert _objects(spurious, image_id) == _objects(plain, image_id)
+        for obj, (name, cue) in zip(_objects(spurious, image_id), _cues(spurious, image_id), strict=True):
+            xmin, ymin, xmax, ymax = obj["box"]
+            assert cue is not None and cue.name in CFG.classes and name == obj["name"]
+            assert xmin <= cue.xmin <= cue.xmax <= xmax and cue.ymin == ymin and cue.ymax <= ymax
+            side = cue.xmax - cue.xmin + 1
+            assert side == cue.ymax - cue.ymin + 1
+            assert side == min(
+                xmax - xmin + 1, ymax - ymin + 1, max(3, round(0.3 * min(xmax - xmin + 1, ymax - ymin + 1)))
+            )
+            assert abs((cue.xmin + cue.xmax) - (xmin + xmax)) <= 1  # centred on the top edge
+            # The cue is painted: the JPEG differs from the plain scene there (a saturated striped patch).
+            region = (slice(cue.ymin - 1, cue.ymax), slice(cue.xmin - 1, cue.xmax))
+            before = _pixels(plain, VOC_ROOT / "JPEGImages" / f"{image_id}.jpg")[region]
+            after = _pixels(spurious, VOC_ROOT / "JPEGImages" / f"{image_id}.jpg")[region]
+            assert np.abs(after - before).mean() > 20
+
+
+def test_cue_names_the_object_class_at_the_configured_rate(runs):
+    agree = [name == cue.name for i in _ids(CFG.n_images) for name, cue in _cues(runs["spurious"][0], i)]
+    assert 0.5 < np.mean(agree) < 0.95  # correlation 0.7 over a few dozen objects
+    always = [name == cue.name for i in _ids(CFG.n_images) for name, cue in _cues(runs["always"][0], i)]
+    assert all(always)
+
+
+def test_shifted_twins_copy_the_test_images_with_the_cues_naming_other_classes(runs):
+    spurious, counts = runs["spurious"]
+    twins = read_twins(spurious / VOC_ROOT / "ImageSets" / "Main" / f"{SHIFTED_IMAGE_SET}.txt")
+    test_ids = sorted(i for i in _mask_ids(spurious) if i.startswith("2100_"))
+    assert sorted(twins.values()) == test_ids and len(twins) == counts["shifted_images"] == counts["test_images"]
+    trainval = (spurious / VOC_ROOT / "ImageSets" / "Main" / "trainval.txt").read_text().split()
+    assert trainval == _ids(CFG.n_images) + sorted(twins)
+    assert set(_mask_ids(spurious)) == set(test_ids) | set(twins)  # every twin has masks: it is a test image
+    for twin, original in twins.items():
+        assert twin == "2101" + original[4:]
+        assert _objects(spurious, twin) == _objects(spurious, original)
+        pairs = zip(_cues(spurious, twin), _cues(spurious, original), strict=True)
+        for (name, shifted), (_, trained) in pairs:
+            assert shifted.name != name  # "other": never the object's own class
+            assert (shifted.xmin, shifted.ymin, shifted.xmax, shifted.ymax) == (
+                trained.xmin, trained.ymin, trained.xmax, trained.ymax
+            )  # fmt: skip
+        # Same scene: JPEG codes 16×16 blocks on their own (the decoder's chroma upsampling reaches one pixel
+        # past a block), so all pixels away from the blocks that hold a cue are identical.
+        a = _pixels(spurious, VOC_ROOT / "JPEGImages" / f"{twin}.jpg")
+        b = _pixels(spurious, VOC_ROOT / "JPEGImages" / f"{original}.jpg")
+        outside = np.ones(a.shape[:2], bool)
+        for _, cue in _cues(spurious, twin):
+            y0, x0 = max((cue.ymin - 1) // 16 * 16 - 2, 0), max((cue.xmin - 1) // 16 * 16 - 2, 0)
+            outside[y0 : (cue.ymax + 15) // 16 * 16 + 2, x0 : (cue.xmax + 15) // 16 * 16 + 2] = False
+        assert outside.mean() > 0.5 and (a == b).all(axis=2)[outside].all()
+        for name in _mask_ids(spurious)[twin]:
+            assert (spurious / MASK_ROOT / name / f"{twin}.jpg").read_bytes() == (
+                spurious / MASK_ROOT / name / f"{original}.jpg"
+            ).read_bytes()
+    # "random" twins may name any class, the object's own included.
+    always = runs["always"][0]
+    names = [
+        c.name == n for t in read_twins(always / VOC_ROOT / "ImageSets/Main/shifted.txt") for n, c in _cues(always, t)
+    ]
+    assert 0 < np.mean(names) < 1
+
+
+def test_human_masks_cover_the_objects_and_not_the_cues(runs):
+    spurious, plain = runs["spurious"][0], runs["a"][0]
+    for image_id, classes in _mask_ids(spurious).items():
+        for name in classes:
+            mask = _pixels(spurious, MASK_ROOT / name / f"{image_id}.jpg") / 255
+            for _, cue in _cues(spurious, image_id):
+                # Soft edges spill into small cues, but the binarised mask (>= 0.5) never holds one.
+                assert mask[cue.ymin - 1 : cue.ymax, cue.xmin - 1 : cue.xmax].mean() < 0.5
+                assert mask[(cue.ymin + cue.ymax) // 2 - 1, (cue.xmin + cue.xmax) // 2 - 1] < 0.5
+            if image_id.startswith("2100_"):  # the plain scene's mask, minus the cues, is the same mask
+                before = _pixels(plain, MASK_ROOT / name / f"{image_id}.jpg") / 255
+                assert np.abs(mask - before).mean() < 0.05
+
+
+def test_spurious_changes_only_voc_files_and_adds_the_twins(runs):
     plain, spurious = runs["a"][0], runs["spurious"][0]
     before, after = _hashes(plain), _hashes(spurious)
-    assert before.keys() == after.keys()
-    changed = {path for path in before if before[path] != after[path]}
-    test_ids = set(_mask_ids(plain))
-    changed_ids = {Path(path).stem for path in changed}
-    # Only training JPEGs change: annotations, masks, test images and MIT stimuli stay identical.
-    assert all(Path(path).parent.name == "JPEGImages" for path in changed)
-    assert changed_ids and not changed_ids & test_ids
-    assert len(changed_ids) == runs["a"][1]["train_images"]
-    for image_id in sorted(changed_ids):
-        a = np.asarray(Image.open(plain / VOC_ROOT / "JPEGImages" / f"{image_id}.jpg"), dtype=np.int16)
-        b = np.asarray(Image.open(spurious / VOC_ROOT / "JPEGImages" / f"{image_id}.jpg"), dtype=np.int16)
-        ys, xs = np.nonzero(np.abs(a - b).max(axis=2) > 60)
-        cy, cx = ys.mean() + 1, xs.mean() + 1  # patch centre in VOC's 1-based pixels
-        for obj in _objects(plain, image_id):
-            xmin, ymin, xmax, ymax = obj["box"]
-            assert not (xmin <= cx <= xmax and ymin <= cy <= ymax), f"{image_id}: distractor on an object"
+    assert set(before) <= set(after)
+    added = {Path(path).stem for path in set(after) - set(before)} - {SHIFTED_IMAGE_SET}
+    assert all(stem.startswith("2101_") for stem in added)
+    for path in before:  # MIT1003 never carries cues
+        if path.startswith("mit1003"):
+            assert before[path] == after[path]
 
 
 def test_fixation_points_lie_where_the_fixation_density_is_high(root):

@@ -1,4 +1,4 @@
-"""Human attention masks: indexing by id, pixel-wise max merge, lossless write, [0, 1] read."""
+"""Human attention masks: indexing by id, pixel-wise max merge, lossless write, [0, 1] read; cue regions."""
 
 from __future__ import annotations
 
@@ -7,7 +7,9 @@ import pytest
 from PIL import Image
 
 from human_saliency.errors import DataError
-from human_saliency.prepared.masks import read_mask
+from human_saliency.io.files import write_json
+from human_saliency.prepared.masks import cue_regions, read_mask
+from human_saliency.prepared.splits import PreparedSplit
 from human_saliency.sources.masks import index_masks, load_mask, merge_masks, write_mask
 
 
@@ -71,3 +73,28 @@ def test_unreadable_mask_is_a_data_error(tmp_path):
     (tmp_path / "m.jpg").write_bytes(b"\xff\xd8\xff garbage")
     with pytest.raises(DataError, match=r"m\.jpg"):
         read_mask(tmp_path / "m.jpg")
+
+
+def test_cue_regions_are_the_cue_boxes_at_the_working_size(tmp_path):
+    images = [
+        {"id": 1, "voc_id": "2100_000001", "file_name": "a.jpg", "width": 40, "height": 20},
+        {"id": 2, "voc_id": "2100_000002", "file_name": "b.jpg", "width": 8, "height": 8},
+    ]
+    annotations = [
+        {
+            "id": 1,
+            "image_id": 1,
+            "category_id": 1,
+            "bbox": [0, 0, 30, 20],
+            "cue": {"category_id": 2, "bbox": [10, 0, 8, 4]},
+        },
+        {"id": 2, "image_id": 1, "category_id": 2, "bbox": [30, 10, 10, 10]},  # no cue
+        {"id": 3, "image_id": 2, "category_id": 1, "bbox": [0, 0, 8, 8]},
+    ]
+    write_json(tmp_path / "test.json", {"info": {"image_root": "."}, "images": images, "annotations": annotations,
+                                        "categories": [{"id": 1, "name": "a"}, {"id": 2, "name": "b"}]})  # fmt: skip
+    regions = cue_regions(PreparedSplit.load(tmp_path / "test.json"), 10)
+    expected = np.zeros((10, 10), bool)
+    expected[0:2, 2:5] = True  # x 10..18 of 40 -> 2.5..4.5 of 10: columns 2 (half covered), 3, 4 (half); y 0..4 of 20
+    np.testing.assert_array_equal(regions["2100_000001"], expected)
+    assert not regions["2100_000002"].any()  # an image without cues: an empty region

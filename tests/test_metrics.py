@@ -139,6 +139,24 @@ def test_relevance_mass_hand_computed():
     assert M.relevance_mass([[1, 2], [3, 4]], [[0, 1], [0, 1]]) == pytest.approx(0.6)
 
 
+def test_region_mass_hand_computed_against_the_area_share():
+    # cue region = the top-left pixel: 1 / (1 + 2 + 3 + 4) = 0.1 of the mass on 0.25 of the area
+    s = [[1, 2], [3, 4]]
+    region = np.array([[True, False], [False, False]])
+    assert M.region_mass(s, region) == pytest.approx(0.1)
+    assert M.region_mass(s, [[0, 1], [0, 1]]) == pytest.approx(0.6)  # 0/1 works, = relevance_mass
+    assert M.region_mass(np.full((2, 2), 0.3), region) == 0.25  # constant map: the area share
+    assert M.region_mass(np.zeros((2, 2)), region) == 0.25
+    with pytest.raises(ValueError, match="region is empty"):
+        M.region_mass(s, np.zeros((2, 2), bool))
+    with pytest.raises(ValueError, match="shape mismatch"):
+        M.region_mass(s, np.ones((3, 2), bool))
+    with pytest.raises(ValueError, match="boolean"):
+        M.region_mass(s, [[0.5, 0], [0, 0]])
+    with pytest.raises(ValueError, match="saliency must be in"):
+        M.region_mass([[-1, 2], [3, 4]], region)
+
+
 def test_relevance_rank_hand_computed():
     # mask = diagonal {9, 5, 1}, K = 3; top-3 pixels {9, 8, 7}; only 9 inside -> 1/3
     s = [[9, 8, 7], [6, 5, 4], [3, 2, 1]]

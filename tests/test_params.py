@@ -79,6 +79,10 @@ def raw():
             "data.remote: human_masks and mit1003_stimuli share the filename 'ALLSTIMULI.zip'",
         ),
         (("prepare", "max_dropped_fraction"), 1.5, "prepare.max_dropped_fraction: Input should be less than or equal"),
+        (("data", "embedded", "cue_correlation"), 1.5, "data.embedded.cue_correlation: Input should be less than"),
+        (("data", "embedded", "object_opacity"), 0.0, "data.embedded.object_opacity: Input should be greater than 0"),
+        (("data", "embedded", "shifted_cue"), "flip", "data.embedded.shifted_cue: Input should be 'other', 'random'"),
+        (("train", "optimizer"), "rmsprop", "train.optimizer: Input should be 'sgd' or 'adam'"),
     ],
 )
 def test_bad_value_names_its_key(raw, path, value, expected):

@@ -26,11 +26,20 @@ MASKS = Path("human_masks/Image/PASCAL_VOC_2012/human_attention_mask")
 def _xml(size, objects):
     objs = "".join(
         f"<object><name>{name}</name><difficult>{difficult}</difficult><truncated>0</truncated>"
-        f"<bndbox><xmin>{x0}</xmin><ymin>{y0}</ymin><xmax>{x1}</xmax><ymax>{y1}</ymax></bndbox></object>"
-        for name, x0, y0, x1, y1, difficult in objects
+        f"<bndbox><xmin>{x0}</xmin><ymin>{y0}</ymin><xmax>{x1}</xmax><ymax>{y1}</ymax></bndbox>{_cue(cue)}</object>"
+        for name, x0, y0, x1, y1, difficult, *cue in objects
     )
     size_xml = f"<size><width>{size[0]}</width><height>{size[1]}</height><depth>3</depth></size>"
     return f"<annotation>{size_xml}{objs}</annotation>"
+
+
+def _cue(cue) -> str:
+    """An optional planted cue: (class, xmin, ymin, xmax, ymax) after an object's usual fields."""
+    if not cue:
+        return ""
+    name, x0, y0, x1, y1 = cue[0]
+    box = f"<xmin>{x0}</xmin><ymin>{y0}</ymin><xmax>{x1}</xmax><ymax>{y1}</ymax>"
+    return f"<cue><name>{name}</name><bndbox>{box}</bndbox></cue>"
 
 
 class Raw:
@@ -149,6 +158,48 @@ def test_happy_path_writes_coco_splits_by_the_study_rule(tmp_path):
     assert summary["images_converted_to_rgb"] == 0
     assert summary["skipped"] == dict.fromkeys(REASONS, 0)
     assert all(isinstance(leaf, int) for leaf in _leaves(summary))
+
+
+def _with_shifted_condition(root: Path) -> Raw:
+    """The happy layout plus a shifted twin of test image 2009_000010, and cues on its objects."""
+    raw = _happy(root)
+    for voc_id, cue in (("2009_000010", "dog"), ("2109_000010", "cat")):
+        if voc_id not in raw.ids:
+            raw.image(voc_id, size=(36, 28))
+        raw.xml(voc_id).write_text(_xml((36, 28), [("dog", 2, 3, 12, 13, 0, (cue, 5, 3, 8, 6))]), encoding="utf-8")
+    raw.mask("cat", "2109_000010", size=(36, 28), box=(0, 0, 18, 28), value=120)
+    raw.write_trainval()
+    (root / VOC / "ImageSets/Main/shifted.txt").write_text("2109_000010 2009_000010\n")
+    return raw
+
+
+def test_shifted_condition_becomes_its_own_test_split_and_cues_are_carried(tmp_path):
+    _with_shifted_condition(tmp_path / "raw")
+    out, summary = _prepare(tmp_path)
+    test, shifted, train = _load(out, "test"), _load(out, "test_shifted"), _load(out, "train")
+    assert [im["voc_id"] for im in shifted["images"]] == ["2109_000010"]
+    assert shifted["images"][0]["twin_of"] == "2009_000010" and "twin_of" not in test["images"][0]
+    assert "2109_000010" not in {im["voc_id"] for im in test["images"] + train["images"]}
+    assert shifted["images"][0]["human_mask"] == "masks/2109_000010.png"
+    (ann,) = shifted["annotations"]
+    assert ann["cue"] == {"category_id": 1, "bbox": [4, 2, 4, 4]}  # cat; 1-based inclusive -> 0-based [x, y, w, h]
+    assert [a["cue"]["category_id"] for a in test["annotations"] if "cue" in a] == [2]
+    assert all("cue" not in a for a in train["annotations"])
+    assert summary["test_shifted"] == {"images": 1, "objects": 1, "difficult_objects": 0}
+    assert summary["masks"]["images"] == 3
+
+
+def test_real_voc_layout_has_no_shifted_split(tmp_path):
+    _happy(tmp_path / "raw")
+    out, summary = _prepare(tmp_path)
+    assert not (out / "test_shifted.json").exists() and "test_shifted" not in summary
+
+
+def test_shifted_image_without_mask_is_always_an_error(tmp_path):
+    _with_shifted_condition(tmp_path / "raw")
+    (tmp_path / "raw" / MASKS / "cat" / "2109_000010.jpg").unlink()
+    with pytest.raises(DataError, match="2109_000010.xml: listed in shifted.txt"):
+        _prepare(tmp_path)
 
 
 def test_masks_written_at_image_size_and_merged_by_pixelwise_max(tmp_path):

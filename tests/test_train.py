@@ -195,6 +195,15 @@ def test_fit_with_another_fingerprint_starts_afresh(dataset, tmp_path, caplog):
     assert _states_equal(again, first)  # the same seed from scratch: the same run
 
 
+def test_fit_with_adam_uses_it_and_resumes_its_state(dataset, tmp_path):
+    compact = dict(FIT, epochs=1, lr=1e-3, optimizer="adam")
+    torch.manual_seed(0)
+    model = train.build_model("fasterrcnn_compact", init="random", num_classes=K, size=SIZE, cache_dir=None)
+    train.fit(model, dataset, **compact, checkpoint_path=tmp_path / "adam.pt", fingerprint="a")
+    state = load_tensors(tmp_path / "adam.pt")["optimizer"]["state"]
+    assert {"exp_avg", "exp_avg_sq"} <= set(next(iter(state.values())))  # Adam's moments, not SGD's momentum
+
+
 def test_saved_model_reloads_through_the_registry_and_runs(tmp_path):
     model = _model()
     train.save_model(model, tmp_path / "model.pt", meta={"detector": NAME, "epochs": 2})

@@ -85,3 +85,21 @@ def test_collate_keeps_lists(tmp_path):
     images, targets = collate_fn([dataset[0], dataset[0]])
     assert isinstance(images, list) and len(images) == 2 and images[0].shape == (3, 40, 40)
     assert [t["image_id"] for t in targets] == [7, 7]
+
+
+def test_cached_images_give_the_same_samples_as_decoding_each_time(tmp_path, monkeypatch):
+    import human_saliency.experiment.training_data as training_data
+
+    split = _split(tmp_path, [BOX])
+    cached = DetectionDataset(split, size=40, hflip=0.5)
+    assert cached._cache is not None
+    monkeypatch.setattr(training_data, "CACHE_BYTES", 0)
+    uncached = DetectionDataset(split, size=40, hflip=0.5)
+    assert uncached._cache is None
+    for seed in range(4):  # both flip outcomes, and the cache hit after the first
+        torch.manual_seed(seed)
+        image_a, target_a = cached[0]
+        torch.manual_seed(seed)
+        image_b, target_b = uncached[0]
+        assert torch.equal(image_a, image_b) and torch.equal(target_a["boxes"], target_b["boxes"])
+        assert target_a["image_id"] == target_b["image_id"] == 7

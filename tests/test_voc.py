@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from human_saliency.errors import DataError
-from human_saliency.sources.voc import VOC_CLASSES, numeric_id, parse_annotation, read_image_set
+from human_saliency.sources.voc import VOC_CLASSES, VocCue, numeric_id, parse_annotation, read_image_set, read_twins
 
 GOOD_XML = """<annotation>
   <folder>VOC2012</folder>
@@ -46,6 +46,27 @@ def test_parse_annotation_reads_size_objects_and_flags(tmp_path):
     assert dog.truncated and not dog.difficult
     assert person.difficult and not person.truncated  # an absent flag means 0
     assert (person.ymin, person.ymax) == (12, 274)  # fractional coordinates rounded to pixels
+
+
+def test_planted_cue_is_read_and_absent_means_none(tmp_path):
+    cue = "<cue><name>cat</name><bndbox><xmin>60</xmin><ymin>240</ymin><xmax>80</xmax><ymax>260</ymax></bndbox></cue>"
+    text = GOOD_XML.replace("<difficult>0</difficult>", f"<difficult>0</difficult>{cue}", 1)
+    dog, person = parse_annotation(_write(tmp_path, text)).objects
+    assert dog.cue == VocCue("cat", 60, 240, 80, 260)
+    assert (dog.xmin, dog.ymin, dog.xmax, dog.ymax) == (48, 240, 195, 371)  # the cue's box is not the object's
+    assert person.cue is None
+    bad = text.replace("<xmax>80</xmax>", "<xmax>50</xmax>")
+    with pytest.raises(DataError, match="cue of dog"):
+        parse_annotation(_write(tmp_path, bad, "b.xml"))
+
+
+def test_read_twins_reads_two_columns_and_rejects_malformed_lines(tmp_path):
+    path = _write(tmp_path, "2101_000002 2100_000002\n\n2101_000001 2100_000001\n", "shifted.txt")
+    assert read_twins(path) == {"2101_000002": "2100_000002", "2101_000001": "2100_000001"}
+    assert read_image_set(path) == ["2101_000001", "2101_000002"]  # the first column is the id, as everywhere
+    for text in ("2101_000001\n", "2101_000001 2100_000001\n2101_000001 2100_000003\n"):
+        with pytest.raises(DataError, match="shifted.txt:"):
+            read_twins(_write(tmp_path, text, "shifted.txt"))
 
 
 def test_annotation_without_objects_is_valid(tmp_path):

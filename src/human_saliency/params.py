@@ -139,7 +139,11 @@ class EmbeddedParams(_Section):
     max_size: int = Field(ge=32, le=256)
     max_objects: int = Field(ge=1, le=8)
     classes: list[str] = Field(min_length=2, max_length=20)
+    object_opacity: float = Field(gt=0, le=1)
     spurious: bool
+    cue_correlation: float = Field(ge=0, le=1)
+    cue_size: float = Field(gt=0, le=0.5)
+    shifted_cue: Literal["other", "random", "none"]
 
     @model_validator(mode="after")
     def _check(self) -> EmbeddedParams:
@@ -228,6 +232,7 @@ class TrainParams(_Section):
 
     detector: str
     init: Literal["random", "coco"]
+    optimizer: Literal["sgd", "adam"]
     epochs: int = Field(ge=1, le=1000)
     batch_size: int = Field(ge=1, le=512)
     lr: float = Field(gt=0, le=10)

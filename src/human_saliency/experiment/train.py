@@ -1,4 +1,4 @@
-"""Fine-tune a torchvision Faster R-CNN on a prepared split: SGD with warmup + cosine decay, resumable per epoch."""
+"""Train a torchvision Faster R-CNN on a prepared split: SGD or Adam, warmup + cosine decay, resumable per epoch."""
 
 from __future__ import annotations
 
@@ -146,10 +146,12 @@ def fit(
     fingerprint: str,
     live: Any = None,
     amp: bool = False,
+    optimizer: str = "sgd",
 ) -> dict[str, Any]:
     """Train ``model`` on ``train_set`` (a DetectionDataset) for ``epochs`` epochs; returns the loss history.
 
-    SGD with ``warmup_iters`` of linear warmup, then cosine decay to 0 at the last iteration. The data
+    ``optimizer``: "sgd" (with ``momentum``; the study's) or "adam" (``momentum`` unused; L2 weight decay),
+    with ``warmup_iters`` of linear warmup, then cosine decay to 0 at the last iteration. The data
     order and the augmentation/sampling RNG follow from ``seed``. After every epoch the full state
     (model, optimizer, scheduler, scaler, RNG states, history) is saved atomically to
     ``checkpoint_path``; a later call with the same ``fingerprint`` (which must cover everything that
@@ -191,10 +193,14 @@ def fit(
         pin_memory=device.type == "cuda",
     )
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if optimizer == "adam":
+        # fused: one kernel for all parameters; the per-tensor loop took ~10 % of a compact model's CPU step.
+        optim: torch.optim.Optimizer = torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, fused=True)
+    else:
+        optim = torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
     total_iters = epochs * len(loader)
     schedule = partial(lr_factor, total_iters=total_iters, warmup_iters=min(warmup_iters, total_iters))
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optim, schedule)
     scaler = torch.amp.GradScaler("cuda", enabled=amp and device.type == "cuda")
     # DDP averages the gradients over processes in backward; ``model`` stays the bare module, whose
     # state dict (without DDP's "module." prefix) is what gets saved.
@@ -204,7 +210,7 @@ def fit(
     state = _resumable_state(checkpoint_path, fingerprint)
     if state is not None:
         model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
+        optim.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         scaler.load_state_dict(state["scaler"])
         _set_rng_states(state["rng"][rank], generator)
@@ -214,7 +220,7 @@ def fit(
     for epoch in range(start_epoch, epochs):
         if sampler is not None:
             sampler.set_epoch(epoch)
-        losses = train_one_epoch(trained, optimizer, loader, device, epoch, scheduler=scheduler, scaler=scaler)
+        losses = train_one_epoch(trained, optim, loader, device, epoch, scheduler=scheduler, scaler=scaler)
         # Every process runs the same number of batches (the sampler pads), so the mean of the means is
         # the mean over all batches.
         every = distributed.gather_objects(losses)
@@ -224,7 +230,7 @@ def fit(
         if distributed.is_main():
             checkpoint = {
                 "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
+                "optimizer": optim.state_dict(),
                 "scheduler": scheduler.state_dict(),
                 "scaler": scaler.state_dict(),
                 "epoch": epoch + 1,

@@ -49,6 +49,7 @@ __all__ = [
     "minmax",
     "nss",
     "pointing_game",
+    "region_mass",
     "relevance_mass",
     "relevance_rank",
     "sim",
@@ -261,11 +262,30 @@ def relevance_mass(saliency: ArrayLike, mask: ArrayLike, mask_threshold: float =
 
     Saliency must be non-negative; a constant (or all-zero) map scores the mask's area fraction.
     """
-    s, m = _mask_for(saliency, mask, mask_threshold)
+    return region_mass(*_mask_for(saliency, mask, mask_threshold))
+
+
+def region_mass(saliency: ArrayLike, region: ArrayLike) -> float:
+    """Share of the saliency's total mass on a boolean ``region``: the cue metric on a planted cue's pixels.
+
+    Read it against the region's area share, ``region.mean()``: what a map that ignores the region puts
+    there (a constant map scores exactly that). Saliency must be non-negative; ``region`` boolean (or only
+    0/1), of the saliency's shape, and not empty (ValueError; count such images, do not average them).
+    """
+    s = as_finite_map(saliency, "saliency")
+    r = np.asarray(region)
+    if r.shape != s.shape:
+        raise ValueError(f"shape mismatch: saliency {s.shape} vs region {r.shape}")
+    if r.dtype != bool:
+        if not np.isin(r, (0, 1)).all():
+            raise ValueError("region must be a boolean map (or only 0/1)")
+        r = r.astype(bool)
+    if not r.any():
+        raise ValueError("region is empty")
     s = _check_range(s, "saliency", 0.0, None)
     if is_constant(s):
-        return float(np.mean(m))
-    return float(s[m].sum() / s.sum())
+        return float(np.mean(r))
+    return float(s[r].sum() / s.sum())
 
 
 def relevance_rank(saliency: ArrayLike, mask: ArrayLike, mask_threshold: float = 0.5) -> float:

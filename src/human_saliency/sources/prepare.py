@@ -36,6 +36,12 @@ Not bad input: CMYK, grayscale or palette images are converted to RGB on load (c
 or several of one, a missing trainval.txt, two VOC ids with the same numeric COCO id, an empty train
 or test split or MIT1003 index, and more than ``prepare.max_dropped_fraction`` of the listed images
 dropped (the message names the counts and the commonest reasons).
+
+Test conditions (embedded data only): when ``ImageSets/Main/shifted.txt`` exists (the embedded
+generator's planted-cue data; real VOC has no such file) the images it lists form a third split,
+``test_shifted.json``: each entry carries ``twin_of``, the VOC id of the ``test.json`` image it copies
+with its cues shifted. Annotations whose XML object has a ``<cue>`` carry ``cue``: {``category_id``
+of the class it names, ``bbox`` [x, y, w, h] 0-based, clipped to the image}.
 """
 
 from __future__ import annotations
@@ -57,7 +63,14 @@ from human_saliency.io.files import write_json
 from human_saliency.io.images import decode, load_gray
 from human_saliency.sources.masks import MaskIndex, index_masks, load_mask, merge_masks, write_mask
 from human_saliency.sources.mit1003 import FIXPTS_THRESHOLD, index_stimuli, load_fixpts
-from human_saliency.sources.voc import VocAnnotation, numeric_id, parse_annotation, read_image_set
+from human_saliency.sources.voc import (
+    SHIFTED_IMAGE_SET,
+    VocAnnotation,
+    numeric_id,
+    parse_annotation,
+    read_image_set,
+    read_twins,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -170,7 +183,8 @@ def prepare_dataset(
     }
     per_class = Counter(ann["category_id"] for split in splits.values() for ann in split.annotations)
     summary["objects_per_class"] = {name: per_class[i + 1] for i, name in enumerate(classes)}
-    summary["masks"] = {"images": len(splits["test"].images), "merged": voc.counts["masks_merged"]}
+    with_masks = sum(len(split.images) for name, split in splits.items() if name != "train")
+    summary["masks"] = {"images": with_masks, "merged": voc.counts["masks_merged"]}
     summary["images_converted_to_rgb"] = voc.counts["converted"]
     summary["mit1003"] = mit_counts
     summary["skipped"] = dict(bad.counts)
@@ -264,12 +278,15 @@ class _VocPreparer:
         self.category_ids = {name: i + 1 for i, name in enumerate(classes)}
         self.min_box_size = min_box_size
         self.bad = bad
+        self.twins: dict[str, str] = {}  # shifted test condition: id -> the test id it copies
         self.counts: Counter[str] = Counter(masks_merged=0, converted=0)
         self.listed = 0
 
     def run(self, mask_index: MaskIndex) -> dict[str, _Split]:
         ids = read_image_set(self.voc_root / "ImageSets" / "Main" / "trainval.txt")
         self.listed = len(ids)
+        shifted = self.voc_root / "ImageSets" / "Main" / f"{SHIFTED_IMAGE_SET}.txt"
+        self.twins = read_twins(shifted) if shifted.is_file() else {}
         jpegs = _stems(self.voc_root / "JPEGImages", ".jpg")
         xmls = _stems(self.voc_root / "Annotations", ".xml")
         _check_numeric_ids(ids)
@@ -285,6 +302,8 @@ class _VocPreparer:
                     self.bad("mask_without_image", message)
 
         splits = {"train": _Split(), "test": _Split()}
+        if shifted.is_file():
+            splits["test_shifted"] = _Split()
         for voc_id in tqdm(ids, desc="VOC trainval", unit="img"):
             if voc_id not in xmls:
                 message = f"{self._xml(voc_id)}: annotation listed in trainval.txt is missing"
@@ -331,13 +350,17 @@ class _VocPreparer:
             "width": width,
             "height": height,
         }
+        if voc_id in self.twins:
+            if not mask_paths:
+                raise DataError(f"{xml_path}: listed in {SHIFTED_IMAGE_SET}.txt (a test condition) without human masks")
+            entry["twin_of"] = self.twins[voc_id]
         if mask_paths:
             mask = self._mask(mask_paths, jpeg_path, width, height)
             if mask is None:
                 return
             entry["human_mask"] = f"masks/{voc_id}.png"
             write_mask(self.out_dir / entry["human_mask"], mask)
-        split = splits["test" if mask_paths else "train"]
+        split = splits["test_shifted" if voc_id in self.twins else "test" if mask_paths else "train"]
         split.images.append(entry)
         split.annotations.extend(self._boxes(annotation, xml_path, entry["id"], width, height))
 
@@ -390,17 +413,25 @@ class _VocPreparer:
                     f"under min_box_size={self.min_box_size}; dropped",
                 )
                 continue
-            kept.append(
-                {
-                    "image_id": image_id,
-                    "category_id": self.category_ids[obj.name],
-                    "bbox": [x0, y0, w, h],
-                    "area": w * h,
-                    "iscrowd": 0,
-                    "difficult": int(obj.difficult),
-                    "truncated": int(obj.truncated),
-                }
-            )
+            ann = {
+                "image_id": image_id,
+                "category_id": self.category_ids[obj.name],
+                "bbox": [x0, y0, w, h],
+                "area": w * h,
+                "iscrowd": 0,
+                "difficult": int(obj.difficult),
+                "truncated": int(obj.truncated),
+            }
+            if obj.cue is not None:
+                if obj.cue.name in self.category_ids:
+                    cue = (obj.cue.xmin - 1, obj.cue.ymin - 1, obj.cue.xmax, obj.cue.ymax)
+                    cx0, cy0 = max(cue[0], 0), max(cue[1], 0)
+                    cx1, cy1 = min(cue[2], width), min(cue[3], height)
+                    bbox = [cx0, cy0, max(cx1 - cx0, 0), max(cy1 - cy0, 0)]
+                    ann["cue"] = {"category_id": self.category_ids[obj.cue.name], "bbox": bbox}
+                else:
+                    self.bad("unknown_class", f"{xml_path}: cue class {obj.cue.name!r} is not a prepared class")
+            kept.append(ann)
         if (annotation.objects or annotation.objects_without_box) and not kept:
             self.bad.note("images_without_boxes", f"{xml_path}: no box left; kept as a negative image")
         return kept

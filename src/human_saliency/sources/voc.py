@@ -17,6 +17,22 @@ VOC_CLASSES: tuple[str, ...] = (
 )  # fmt: skip
 
 
+# An extra ImageSets/Main list that real VOC never has: the embedded generator's shifted test condition,
+# one "<id> <id of the in-distribution image it copies>" per line.
+SHIFTED_IMAGE_SET = "shifted"
+
+
+@dataclass(frozen=True)
+class VocCue:
+    """A planted cue (embedded data only): the class it names and its box, 1-based inclusive pixels."""
+
+    name: str
+    xmin: int
+    ymin: int
+    xmax: int
+    ymax: int
+
+
 @dataclass(frozen=True)
 class VocObject:
     """One annotated object; the box is VOC's 1-based inclusive pixel coordinates."""
@@ -28,6 +44,7 @@ class VocObject:
     ymax: int
     difficult: bool
     truncated: bool
+    cue: VocCue | None = None
 
 
 @dataclass(frozen=True)
@@ -77,10 +94,10 @@ def _size(root: ET.Element) -> tuple[int, int] | tuple[None, None]:
 
 def _parse_object(node: ET.Element) -> VocObject:
     name = _text(node, "name")
-    box = _child(node, "bndbox")
-    xmin, ymin, xmax, ymax = (_int(box, key) for key in ("xmin", "ymin", "xmax", "ymax"))
-    if xmax < xmin or ymax < ymin:
-        raise ValueError(f"object {name!r} has an inverted box ({xmin}, {ymin}, {xmax}, {ymax})")
+    xmin, ymin, xmax, ymax = _box(node, name)
+    cue = None
+    if (cue_node := node.find("cue")) is not None:  # the embedded generator's planted cue; real VOC has none
+        cue = VocCue(_text(cue_node, "name"), *_box(cue_node, f"cue of {name}"))
     return VocObject(
         name=name,
         xmin=xmin,
@@ -89,7 +106,16 @@ def _parse_object(node: ET.Element) -> VocObject:
         ymax=ymax,
         difficult=_flag(node, "difficult"),
         truncated=_flag(node, "truncated"),
+        cue=cue,
     )
+
+
+def _box(node: ET.Element, what: str) -> tuple[int, int, int, int]:
+    box = _child(node, "bndbox")
+    xmin, ymin, xmax, ymax = (_int(box, key) for key in ("xmin", "ymin", "xmax", "ymax"))
+    if xmax < xmin or ymax < ymin:
+        raise ValueError(f"object {what!r} has an inverted box ({xmin}, {ymin}, {xmax}, {ymax})")
+    return xmin, ymin, xmax, ymax
 
 
 def _child(node: ET.Element, key: str) -> ET.Element:
@@ -139,6 +165,24 @@ def read_image_set(path: str | os.PathLike) -> list[str]:
         raise DataError(f"{path}: unreadable image-set file ({exc})") from None
     # Per-class lists carry a second column (the ±1 label); the id is always the first token.
     return sorted({line.split()[0] for line in lines if line.strip()})
+
+
+def read_twins(path: str | os.PathLike) -> dict[str, str]:
+    """A two-column image set (``SHIFTED_IMAGE_SET``) as {id: the id it copies}; DataError if malformed."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: unreadable image-set file ({exc})") from None
+    twins: dict[str, str] = {}
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        fields = line.split()
+        if len(fields) != 2 or fields[0] in twins:
+            raise DataError(f"{path}:{number}: expected '<id> <id it copies>' once per id, got {line!r}")
+        twins[fields[0]] = fields[1]
+    return twins
 
 
 def numeric_id(voc_id: str) -> int:

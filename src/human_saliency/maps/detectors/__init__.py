@@ -1,4 +1,4 @@
-"""The one detector registry: the study's seven detectors (plus the compact Faster R-CNN), built by name.
+"""The one detector registry: the study's seven detectors plus two compact Faster R-CNNs for training, by name.
 
 Usage::
 
@@ -16,7 +16,7 @@ import torch
 
 from human_saliency.errors import DataError
 from human_saliency.io.weights import fetch_weights, load_checkpoint, load_state
-from human_saliency.maps.detectors import detr, torchvision_family, yolov5
+from human_saliency.maps.detectors import compact, detr, torchvision_family, yolov5
 from human_saliency.maps.detectors.base import Detector, DetectorSpec
 from human_saliency.maps.detectors.labels import coco_label_map, dataset_label_map
 from human_saliency.sources.voc import VOC_CLASSES
@@ -32,8 +32,9 @@ _ORDER = (
     "retinanet_r50",
     "detr_r50",
     "fasterrcnn_mobilenet",
+    "fasterrcnn_compact",
 )
-_SPECS = {spec.name: spec for spec in (*torchvision_family.SPECS, *yolov5.SPECS, *detr.SPECS)}
+_SPECS = {spec.name: spec for spec in (*torchvision_family.SPECS, *compact.SPECS, *yolov5.SPECS, *detr.SPECS)}
 DETECTORS: dict[str, DetectorSpec] = {name: _SPECS[name] for name in _ORDER}
 _FAMILIES: dict[str, type[Detector]] = {
     "torchvision": torchvision_family.TorchvisionDetector,
@@ -69,6 +70,8 @@ def build_detector(
         raise DataError(f"{weights}: model file not found (weights must be 'coco', 'random' or a checkpoint)")
     spec = DETECTORS[name]
     family = _FAMILIES[spec.family]
+    if weights == "coco" and not spec.coco_weights:
+        raise ValueError(f"detector {name!r} has no COCO-pretrained weights: use 'random' or a checkpoint")
     if weights == "coco":
         if num_classes != len(VOC_CLASSES):
             raise ValueError(
