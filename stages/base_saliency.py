@@ -1,5 +1,8 @@
 """Stage `base_saliency`: the base detector's EigenCAM maps on the training split, which drive the selective arms.
 
+The base detector is train@original's model of the first seed in `train.seeds` (`aug.base: original`), or the
+COCO-pretrained `train.detector` (`aug.base: coco`, the study's).
+
 With `runtime.nproc` > 1 it runs under torchrun, each process taking a share of the images.
 """
 
@@ -11,6 +14,7 @@ from pathlib import Path
 import torch
 
 from human_saliency.cli import run_stage
+from human_saliency.experiment.arms import seed_dir
 from human_saliency.io.files import write_json
 from human_saliency.io.mapstore import MapWriter
 from human_saliency.maps.detectors import build_detector
@@ -27,7 +31,7 @@ def main() -> None:
     parser.add_argument("--params", type=Path, default=Path("params.yaml"))
     parser.add_argument("--prepared", type=Path, required=True, help="prepared data folder")
     parser.add_argument(
-        "--model", type=Path, required=True, help="train@original's model (used when aug.base is original)"
+        "--models", type=Path, required=True, help="train@original's models folder (used when aug.base is original)"
     )
     parser.add_argument("--out", type=Path, required=True, help="base maps folder (a DVC output)")
     args = parser.parse_args()
@@ -40,7 +44,9 @@ def main() -> None:
     with distributed.main_first():  # one process downloads the weights
         detector = build_detector(
             params.train.detector,
-            weights=str(args.model) if params.aug.base == "original" else "coco",
+            weights=str(seed_dir(args.models, params.train.seeds[0]) / "model.pt")
+            if params.aug.base == "original"
+            else "coco",
             num_classes=len(train.category_names),
             cache_dir=Path(runtime.weights_cache),
             min_size=study.detector_min_size,

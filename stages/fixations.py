@@ -1,4 +1,5 @@
-"""Stage `fixations`: predicted human eye fixations for the VOC splits and MIT1003, at the working size."""
+"""Stage `fixations`: predicted human eye fixations for the VOC splits (train, and each test condition: test, and
+test_shifted where prepare wrote it) and MIT1003, at the working size."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from human_saliency.maps.fixations import predict_maps
 from human_saliency.maps.predictors import build_predictor
 from human_saliency.params import load_params
 from human_saliency.prepared.loaders import split_images, stimuli_images
-from human_saliency.prepared.splits import PreparedSplit
+from human_saliency.prepared.splits import PreparedSplit, load_conditions
 from human_saliency.prepared.stimuli import PreparedStimuli
 from human_saliency.runtime.device import resolve_device
 
@@ -43,7 +44,7 @@ def main() -> None:
 
     sets = {
         "train": split_images(PreparedSplit.load(args.prepared / "train.json")),
-        "test": split_images(PreparedSplit.load(args.prepared / "test.json")),
+        **{name: split_images(split) for name, split in load_conditions(args.prepared).items()},
         "mit1003": stimuli_images(PreparedStimuli.load(args.prepared / "mit1003.json")),
     }
     with atomic_dir(args.out) as tmp:

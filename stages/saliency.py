@@ -1,4 +1,5 @@
-"""Stage `saliency@<detector>`: EigenCAM maps (and detections) of one detector on the VOC test split and MIT1003.
+"""Stage `saliency@<detector>`: EigenCAM maps (and detections) of one detector on each VOC test condition (test, and
+test_shifted where prepare wrote it) and MIT1003, in the layout of `maps.layout`.
 
 With `runtime.nproc` > 1 it runs under torchrun and each process takes a share of the images; the outputs
 are the bytes one process writes.
@@ -13,10 +14,11 @@ from human_saliency.cli import run_stage
 from human_saliency.io.files import write_json
 from human_saliency.io.mapstore import MapWriter
 from human_saliency.maps.detectors import build_detector
+from human_saliency.maps.layout import MIT1003, detections_path, info_path, maps_path, random_maps_path
 from human_saliency.maps.saliency import compute_saliency, write_random_init_maps
 from human_saliency.params import load_params
 from human_saliency.prepared.loaders import split_images, stimuli_images
-from human_saliency.prepared.splits import PreparedSplit
+from human_saliency.prepared.splits import TEST, load_conditions
 from human_saliency.prepared.stimuli import PreparedStimuli
 from human_saliency.runtime import distributed
 from human_saliency.runtime.device import resolve_device
@@ -33,7 +35,8 @@ def main() -> None:
     params = load_params(args.params)
     study, runtime = params.study, params.runtime
     device = distributed.launch(runtime.nproc, resolve_device(runtime.device))
-    test = PreparedSplit.load(args.prepared / "test.json")
+    conditions = load_conditions(args.prepared)
+    test = conditions[TEST]
     with distributed.main_first():  # one process downloads the weights
         detector = build_detector(
             args.detector,
@@ -44,7 +47,8 @@ def main() -> None:
             min_size=study.detector_min_size,
             score_threshold=study.score_threshold,
         ).to(device)
-    sets = {"test": split_images(test), "mit1003": stimuli_images(PreparedStimuli.load(args.prepared / "mit1003.json"))}
+    sets = {name: split_images(split) for name, split in conditions.items()}
+    sets[MIT1003] = stimuli_images(PreparedStimuli.load(args.prepared / "mit1003.json"))
     with distributed.shared_output_dir(args.out) as tmp, detector:
         info = {
             "detector": detector.name,
@@ -54,7 +58,7 @@ def main() -> None:
             "counts": {},
         }
         for name, refs in sets.items():
-            with distributed.on_main(MapWriter, tmp / f"{name}.zip") as writer:
+            with distributed.on_main(MapWriter, maps_path(tmp, name)) as writer:
                 detections, info["counts"][name] = compute_saliency(
                     detector,
                     refs,
@@ -62,26 +66,27 @@ def main() -> None:
                     size=study.size,
                     batch_size=study.batch_size,
                     num_workers=runtime.num_workers,
-                    with_detections=name == "test",
+                    with_detections=name in conditions,
                 )
-            if name == "test" and distributed.is_main():
-                write_json(tmp / "detections.json", detections)
+            if name in conditions and distributed.is_main():
+                write_json(detections_path(tmp, name), detections)
         if study.weights != "random":
-            with distributed.on_main(MapWriter, tmp / "test_random.zip") as writer:
-                write_random_init_maps(
-                    args.detector,
-                    sets["test"],
-                    writer,
-                    num_classes=len(test.category_names),
-                    seed=study.seed,
-                    size=study.size,
-                    min_size=study.detector_min_size,
-                    batch_size=study.batch_size,
-                    num_workers=runtime.num_workers,
-                    device=device,
-                )
+            for name in conditions:
+                with distributed.on_main(MapWriter, random_maps_path(tmp, name)) as writer:
+                    write_random_init_maps(
+                        args.detector,
+                        sets[name],
+                        writer,
+                        num_classes=len(test.category_names),
+                        seed=study.seed,
+                        size=study.size,
+                        min_size=study.detector_min_size,
+                        batch_size=study.batch_size,
+                        num_workers=runtime.num_workers,
+                        device=device,
+                    )
         if distributed.is_main():
-            write_json(tmp / "info.json", info)
+            write_json(info_path(tmp), info)
 
 
 if __name__ == "__main__":

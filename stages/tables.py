@@ -1,8 +1,9 @@
 """Stage `tables`: the write-up's tables, filled from metrics/ and the per-image scores, into metrics/tables.md.
 
-Rows are compared here, where they meet: paired by image for the study's detectors (per-image scores, AP
-replicates on shared resamples), over seeds and images for the experiment's arms (the Δ against Original,
-also written as metrics/experiment/comparison.json).
+Rows are compared here, where they meet: paired by image for the study's detectors and the model trained here
+(per-image scores, AP replicates on shared resamples), over seeds and images for the experiment's arms on each
+test condition (the Δ against Original, and the in-distribution − shifted AP50 gap, also written as
+metrics/comparison.json).
 """
 
 from __future__ import annotations
@@ -14,22 +15,35 @@ import numpy as np
 import pandas as pd
 
 from human_saliency.cli import run_stage
-from human_saliency.experiment.arms import ALIGNMENT, ARMS, AUGMENTED, CONTROL
+from human_saliency.experiment.arms import ALIGNMENT, ARMS, AUGMENTED, COLUMNS, CONTROL, TRAINED_ROW, seed_dir
 from human_saliency.io.files import read_json, write_json, write_text
+from human_saliency.maps.layout import detections_path, info_path
 from human_saliency.params import load_params
-from human_saliency.prepared.splits import PreparedSplit
-from human_saliency.scoring.comparison import compare_arms, load_run
+from human_saliency.prepared.splits import SHIFTED, TEST, load_conditions
+from human_saliency.scoring.comparison import GAP, compare_arms, load_run
 from human_saliency.scoring.detection_ap import ap50_voc_replicates
+from human_saliency.scoring.score import CONDITION_DATASETS
 from human_saliency.scoring.statistics import paired_difference, replicate_summary, resample_weights
 from human_saliency.scoring.tables import (
+    CUE_CAPTION,
+    LABELS,
     MARK_RULE,
     STUDY_TABLES,
+    Column,
     column_marks,
+    has_values,
     load_rows,
     point,
     render_experiment_table,
     render_table,
 )
+
+# What the shifted test condition's twins carry (data.embedded.shifted_cue).
+SHIFTED_CUE = {
+    "other": "each test image's twin with every cue naming another class than its object's",
+    "random": "each test image's twin with every cue naming a random class",
+    "none": "each test image's twin without cues",
+}
 
 
 def main() -> None:
@@ -47,32 +61,43 @@ def main() -> None:
     args = parser.parse_args()
 
     params = load_params(args.params)
-    study = params.study
-    test = PreparedSplit.load(args.prepared / "test.json")
-    detectors = study.detectors
-    infos = {name: read_json(args.saliency / name / "info.json") for name in detectors}
+    study, train, aug = params.study, params.train, params.aug
+    conditions = load_conditions(args.prepared)
+    first_seed = train.seeds[0]
+    # The study's rows: each detector, and the original arm's first-seed model ("trained here").
+    folders = {name: args.saliency / name for name in study.detectors}
+    folders[TRAINED_ROW] = seed_dir(args.evaluate / CONTROL, first_seed)
+    infos = {name: read_json(info_path(folder)) for name, folder in folders.items()}
     labels = {name: f"{info['label']} ({info['weights']})" for name, info in infos.items()}
     predictor = read_json(args.fixations / "info.json")["label"]
     profile = "embedded (generated offline)" if params.data.source == "embedded" else "paper (PASCAL VOC 2012, MIT1003)"
     caption = (
-        f"Profile: {profile}. Weights: {study.weights}. Fixation predictor: {predictor}. "
+        f"Profile: {profile}. Weights: {study.weights}; the last row is the main experiment's {train.detector} "
+        f"trained here on the original training set (seed {first_seed}). Fixation predictor: {predictor}. "
         f"Working size {study.size}×{study.size}. Cells: mean [95 % bootstrap interval over images]. {MARK_RULE}"
     )
+    if SHIFTED in conditions:
+        caption += f" Shifted cues: {SHIFTED_CUE[params.data.embedded.shifted_cue]}."
 
     sections = ["# Results", "", caption, ""]
-    image_weights = resample_weights(len(test.images), max(study.bootstrap, 1), study.seed)
-    ap_replicates = {
-        name: ap50_voc_replicates(test.data, read_json(args.saliency / name / "detections.json"), image_weights)
-        for name in detectors
-    }
+    ap_replicates = {}
+    for name, split in conditions.items():
+        weights = resample_weights(len(split.images), max(study.bootstrap, 1), study.seed)
+        ap_replicates[CONDITION_DATASETS[name]] = {
+            row: ap50_voc_replicates(split.data, read_json(detections_path(folder, name)), weights)
+            for row, folder in folders.items()
+        }
     for spec in STUDY_TABLES:
-        rows = load_rows(args.metrics, spec, detectors)
+        rows = load_rows(args.metrics, spec, list(folders))
+        if not has_values(rows, spec.columns):
+            continue  # a test condition, or a cue, this profile does not have
         if spec.reference == "detection":
+            replicates = ap_replicates[spec.dataset]
             marks = column_marks(
                 rows,
                 ["ap50_voc"],
-                lambda _, a, b, rows=rows: replicate_summary(
-                    point(rows[a]["ap50_voc"]) - point(rows[b]["ap50_voc"]), ap_replicates[a] - ap_replicates[b]
+                lambda _, a, b, rows=rows, replicates=replicates: replicate_summary(
+                    point(rows[a]["ap50_voc"]) - point(rows[b]["ap50_voc"]), replicates[a] - replicates[b]
                 ),
             )
             detection_caption = (
@@ -81,22 +106,29 @@ def main() -> None:
             )
             sections.append(render_table(spec, rows, labels, marks, caption=detection_caption))
             continue
-        frames = {name: _frames(args.scores / name, spec.dataset, spec.reference) for name in detectors}
-        marks = column_marks(
-            rows,
-            spec.columns,
-            lambda column, a, b, frames=frames: paired_difference(
-                *(_aligned(frames[a], frames[b], column)), n_boot=max(study.bootstrap, 1), seed=study.seed
-            ),
-        )
+        marks = {}
+        if spec.ranked:
+            frames = {name: _frames(args.scores / name, spec.dataset, spec.reference) for name in folders}
+            marks = column_marks(
+                rows,
+                spec.columns,
+                lambda column, a, b, frames=frames: paired_difference(
+                    *(_aligned(frames[a], frames[b], column)), n_boot=max(study.bootstrap, 1), seed=study.seed
+                ),
+            )
         sections.append(render_table(spec, rows, labels, marks))
 
-    train, aug = params.train, params.aug
     comparison = compare_arms(
-        {arm: [load_run(args.evaluate / arm)] for arm in ARMS},
-        test.data,
+        {
+            arm: {
+                name: [load_run(seed_dir(args.evaluate / arm, seed), name) for seed in train.seeds]
+                for name in conditions
+            }
+            for arm in ARMS
+        },
+        {name: split.data for name, split in conditions.items()},
         control=CONTROL,
-        columns={"human_masks": ALIGNMENT, "fixations": ALIGNMENT, "randomisation": ("cc",)},
+        columns=COLUMNS,
         n_boot=max(study.bootstrap, 1),
         seed=study.seed,
     )
@@ -104,24 +136,74 @@ def main() -> None:
     changed = {arm: read_json(args.augment / f"{arm}.json")["changed"] for arm in AUGMENTED}
     setup = (
         f"{train.detector} ({'COCO-pretrained, fine-tuned' if train.init == 'coco' else 'trained from scratch'}), "
-        f"{train.epochs} epochs, lr {train.lr}, batch {train.batch_size}, seed {train.seed}; selection: "
-        f"{aug.criterion} with threshold {aug.threshold}, erase {aug.erase_fraction:.1%}, "
-        f"inpainting: {params.inpaint.method}; base maps: {aug.base}. Cells: mean [95 % interval over seeds and "
-        "images]; Δ: change against Original [paired 95 % interval]; *: the interval excludes 0 (a detectable "
+        f"{train.epochs} epochs, lr {train.lr}, batch {train.batch_size}, seeds {', '.join(map(str, train.seeds))}; "
+        f"selection: {aug.criterion} with threshold {aug.threshold}, erase {aug.erase_fraction:.1%}, "
+        f"inpainting: {params.inpaint.method}; base maps: {aug.base}"
+        + (f" (seed {first_seed})" if aug.base == "original" else "")
+        + ". Cells: mean over seeds [95 % interval over seeds and images]; Δ: change against Original [paired 95 % "
+        "interval: the same images and seed indices drawn for every arm]; *: the interval excludes 0 (a detectable "
         "difference), otherwise no detectable difference."
     )
-    for reference, what, extra in (
-        ("human_masks", "human attention masks", [("randomisation", "cc")]),
-        ("fixations", f"predicted fixations ({predictor})", []),
-    ):
+    condition_names = {TEST: "in-distribution test", SHIFTED: "shifted-cue test"}
+    if SHIFTED in conditions:
+        columns = [
+            Column((TEST, "ap50_voc"), f"AP50, {condition_names[TEST]} ↑"),
+            Column((SHIFTED, "ap50_voc"), f"AP50, {condition_names[SHIFTED]} ↑"),
+            Column((GAP, "ap50_voc"), "AP50 gap (in-distribution − shifted)", star=True),
+        ]
+        title = "Main experiment: detection accuracy in distribution and with shifted cues"
+        gap_rule = (
+            " AP50 gap: in-distribution minus shifted AP50, paired by image (each shifted image is drawn with its "
+            "twin); *: its interval excludes 0, the model relies on the cue."
+        )
+    else:
+        columns, title, gap_rule = (
+            [Column((TEST, "ap50_voc"), LABELS["ap50_voc"])],
+            "Main experiment: detection accuracy",
+            "",
+        )
+    sections.append(
+        render_experiment_table(
+            title, comparison, columns=columns, labels=ARMS, changed=changed, caption=setup + gap_rule
+        )
+    )
+    for name in conditions:
+        where = condition_names[name] if SHIFTED in conditions else "test split"
+        for reference, what, extra in (
+            (
+                "human_masks",
+                "human attention masks",
+                [Column((name, "randomisation", "cc"), LABELS["randomisation_cc"])],
+            ),
+            ("fixations", f"predicted fixations ({predictor})", []),
+        ):
+            sections.append(
+                render_experiment_table(
+                    f"Main experiment, {where}: saliency alignment with {what}",
+                    comparison,
+                    columns=[Column((name, reference, metric), LABELS[metric]) for metric in ALIGNMENT] + extra,
+                    labels=ARMS,
+                    changed=changed,
+                    caption=setup,
+                )
+            )
+    # The cue's area share is the images', the same for every arm: one column, no Δ.
+    cue_columns = [Column((TEST, "cue", "area"), "Cue area share", delta=False)]
+    for name in conditions:
+        where = condition_names[name] if SHIFTED in conditions else "test"
+        cue_columns += [
+            Column((name, "cue", "mass"), f"Cue mass, {where}"),
+            Column((name, "cue", "excess"), f"Cue mass − area share, {where}", star=True),
+        ]
+    if any(not np.isnan(point(result[TEST]["cue"].get("mass"))) for result in comparison.values()):
         sections.append(
             render_experiment_table(
-                f"Main experiment: augmentation vs mAP and saliency alignment with {what}",
+                "Main experiment: EigenCAM mass on the planted cue",
                 comparison,
-                columns=[(reference, metric) for metric in ALIGNMENT] + extra,
+                columns=cue_columns,
                 labels=ARMS,
                 changed=changed,
-                caption=setup,
+                caption=f"{setup} {CUE_CAPTION}",
             )
         )
     write_text(args.out, "\n".join(sections))

@@ -187,3 +187,14 @@ def test_score_declares_each_metrics_file_where_the_tables_read_it():
     for spec in STUDY_TABLES:
         path = study_metrics_path(Path("metrics/study"), spec.dataset, spec.reference, "${item.detector}")
         assert path.as_posix() in declared, f"{spec.title}: reads {path}, which dvc.yaml does not declare"
+
+
+@pytest.mark.parametrize(("stage", "row"), [("score", "${item.detector}"), ("score_trained", "trained")])
+def test_score_stages_declare_exactly_the_metrics_files_the_score_script_writes(stage, row):
+    from human_saliency.experiment.arms import TRAINED_ROW
+    from human_saliency.scoring.score import STUDY_METRICS, study_metrics_path
+
+    declared = [next(iter(entry)) for entry in stages()[stage]["metrics"]]
+    written = [study_metrics_path(Path("metrics/study"), *key, row).as_posix() for key in STUDY_METRICS]
+    assert sorted(declared) == sorted(written)
+    assert f"--detector {TRAINED_ROW} " in " ".join(stages()["score_trained"]["cmd"].split()) + " "

@@ -45,7 +45,7 @@ def test_paper_dry_run_resolves_every_stage_in_order(paper_project):
     # (treeverse/dvc#9818); --force plans every stage without needing any data.
     out = run(paper_project, "dvc", "repro", "--dry", "--force").stdout
     ran = [line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")]
-    assert ran[0] == "download" and ran[-1] == "tables" and len(ran) == len(set(ran)) == 31
+    assert ran[0] == "download" and ran[-1] == "tables" and len(ran) == len(set(ran)) == 32
     order = [
         ("prepare", "fixations"),
         ("saliency@detr_r50", "score@detr_r50"),

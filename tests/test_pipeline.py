@@ -90,8 +90,10 @@ def project(tmp_path_factory) -> Path:
 
 def test_repro_fills_the_tables_and_leaves_a_clean_status(project):
     tables = (project / "metrics" / "tables.md").read_text()
-    for title in ("Table 1", "Table 2", "Table 3", "Table 4", "Main experiment"):
+    for title in ("Table 1", "Table 2", "Table 3", "Table 4", "Table 6", "Main experiment", "shifted cues"):
         assert title in tables
+    for column in ("AP50 gap (in-distribution − shifted)", "Cue mass − area share", "trained here: Original, seed 0"):
+        assert column in tables
     for arm in ("Original", "Selective erasing", "Selective inpainting", "Non-trivial transformations"):
         assert arm in tables
     assert "SSDlite320" in tables and "random init" in tables and "spectral residual" in tables
@@ -109,7 +111,7 @@ def test_a_score_param_reruns_only_scoring(project):
     # The mask threshold decides which human masks can serve as references, in the study and the experiment.
     out = run(project, "dvc", "exp", "run", "-S", "study.mask_threshold=0.6").stdout
     evaluations = [f"evaluate@{arm}" for arm in ("erasing", "inpainting", "nontrivial", "original")]
-    assert ran_stages(out) == [*evaluations, "score@ssdlite_mobilenet", "score@yolov5", "tables"]
+    assert ran_stages(out) == [*evaluations, "score@ssdlite_mobilenet", "score@yolov5", "score_trained", "tables"]
 
 
 def test_the_selection_threshold_reruns_only_the_experiment_downstream(project):
@@ -192,35 +194,40 @@ def test_two_processes_write_what_one_process_writes(project, tmp_path):
                      "ssdlite_mobilenet", "--prepared", "data/prepared", "--out", str(out / "saliency"),
                      threads=1)  # fmt: skip
         assert ("--nproc_per_node=2" in result.stderr) == (nproc == 2)
-        run(project, "python", "stages/evaluate.py", "--params", str(params), "--prepared", "data/prepared",
-            "--model", "models/original/model.pt", "--fixations", "data/fixations", "--out", str(out / "evaluate"),
-            "--metrics", str(out / "metrics.json"), threads=1)  # fmt: skip
+        run(project, "python", "stages/evaluate.py", "--params", str(params), "--arm", "original", "--prepared",
+            "data/prepared", "--models", "models/original", "--fixations", "data/fixations", "--out",
+            str(out / "evaluate"), "--metrics", str(out / "metrics.json"), threads=1)  # fmt: skip
     one, two = outputs[1], outputs[2]
     files = sorted(p.relative_to(one) for p in one.rglob("*") if p.is_file() and p.name != "params.yaml")
     assert files == sorted(p.relative_to(two) for p in two.rglob("*") if p.is_file() and p.name != "params.yaml")
-    assert {"saliency/test.zip", "saliency/mit1003.zip", "evaluate/test_random.zip", "metrics.json"} <= set(
-        map(str, files)
-    )
+    assert {
+        "saliency/test.zip", "saliency/test_shifted.zip", "saliency/mit1003.zip", "evaluate/seed0/test_random.zip",
+        "evaluate/seed2/test_shifted.zip", "evaluate/seed1/test_shifted/cue.csv", "metrics.json",
+    } <= set(map(str, files))  # fmt: skip
     for name in files:
         assert (two / name).read_bytes() == (one / name).read_bytes(), name
 
 
 def test_training_under_torchrun_writes_once_from_rank_0(project, tmp_path):
-    """2 processes × 2 images a step: one model, one set of curves, the world size in the model's record.
+    """2 processes × 2 images a step, the seeds one after another: one model per seed, one set of curves, the world
+    size in each model's record.
 
     (That 2 × 2 takes the step of 1 × 4 is tested in test_distributed.py, where BatchNorm is frozen; the
     embedded profile trains BatchNorm from scratch, whose per-process batch statistics differ by design.)
     """
-    params = _params_with(project, tmp_path, runtime__nproc=2, runtime__device="cpu", train__batch_size=2)
+    params = _params_with(project, tmp_path, runtime__nproc=2, runtime__device="cpu", train__batch_size=2,
+                          train__seeds=[0, 5])  # fmt: skip
     model, live = tmp_path / "model", tmp_path / "live"
     run(project, "python", "stages/train.py", "--params", str(params), "--arm", "original",
         "--train-set", "data/augmented/original/train.json", "--out", str(model), "--live", str(live))  # fmt: skip
-    saved = torch.load(model / "model.pt", map_location="cpu", weights_only=True)
-    assert saved["meta"]["world_size"] == 2 and saved["meta"]["batch_size"] == 2
-    assert [p.name for p in model.iterdir()] == ["model.pt"]
+    assert sorted(p.name for p in model.iterdir()) == ["seed0", "seed5"]
+    for seed in (0, 5):
+        saved = torch.load(model / f"seed{seed}" / "model.pt", map_location="cpu", weights_only=True)
+        assert saved["meta"]["world_size"] == 2 and saved["meta"]["batch_size"] == 2 and saved["meta"]["seed"] == seed
+        assert [p.name for p in (model / f"seed{seed}").iterdir()] == ["model.pt"]
+        assert not (project / ".cache" / "checkpoints" / "original" / f"seed{seed}" / "last.pt").exists()
     history = json.loads((live / "metrics.json").read_text())
-    assert history["step"] == 0 and math.isfinite(history["train"]["loss"])
-    assert not (project / ".cache" / "checkpoints" / "original" / "last.pt").exists()
+    assert history["step"] == 0 and all(math.isfinite(history[f"seed{s}"]["train"]["loss"]) for s in (0, 5))
 
 
 def test_dip_inpainting_shares_its_images_between_processes(project, tmp_path):

@@ -13,6 +13,7 @@ from human_saliency.prepared.stimuli import PreparedStimuli
 from human_saliency.scoring.score import (
     min_max_for_mae,
     pair_metrics,
+    score_cue,
     score_detector,
     score_maps,
     summarize_scores,
@@ -176,3 +177,22 @@ def test_score_detector_excludes_and_counts_a_constant_map(detector_scores):
         summary = summarize_scores(frame, n_boot=10)
         assert summary["n_images"] == 3 and summary["n_degenerate_maps"] == 1
         assert summary["mae"]["n"] == 2 and summary["mae"]["n_excluded"] == 1
+
+
+def test_cue_mass_area_share_and_excess_and_an_image_without_a_cue_is_excluded(tmp_path):
+    region = np.zeros((SIZE, SIZE), bool)
+    region[:4, :4] = True  # 16 of 256 pixels
+    on_cue = np.zeros((SIZE, SIZE))
+    on_cue[:4, :4] = 1.0
+    spread = np.full((SIZE, SIZE), 0.5)
+    spread[0, 0] = 1.0  # not constant; nearly uniform
+    with MapWriter(tmp_path / "maps.zip") as writer:
+        for key, value in {"a": on_cue, "b": spread, "c": on_cue}.items():
+            writer.add(key, value)
+    with MapReader(tmp_path / "maps.zip") as maps:
+        frame = score_cue(maps, [("a", region), ("b", region), ("c", np.zeros_like(region))])
+    assert frame.loc["a", "mass"] == pytest.approx(1.0, abs=1e-4) and frame.loc["a", "area"] == 16 / 256
+    assert frame.loc["a", "excess"] == pytest.approx(1.0 - 16 / 256, abs=1e-4)
+    assert frame.loc["b", "mass"] == pytest.approx(16 / 256, abs=0.01)  # a map that ignores the cue: its area share
+    assert frame.loc["c", "reference"] == "no_cue" and frame.loc["c", ["mass", "area", "excess"]].isna().all()
+    assert summarize_scores(frame, n_boot=10)["mass"]["n_excluded"] == 1

@@ -4,7 +4,16 @@ other row detectably, and the experiment's Δ with its interval."""
 import numpy as np
 
 from human_saliency.scoring.statistics import paired_difference
-from human_saliency.scoring.tables import TableSpec, cell, column_marks, render_experiment_table, render_table
+from human_saliency.scoring.tables import (
+    STUDY_TABLES,
+    Column,
+    TableSpec,
+    cell,
+    column_marks,
+    has_values,
+    render_experiment_table,
+    render_table,
+)
 
 SPEC = TableSpec("Table X", "voc", "fixations", ("mae", "iou"))
 
@@ -55,32 +64,50 @@ def test_overlapping_rows_are_marked_as_a_tie_not_a_winner():
     assert "**" not in text and text.count("_0.1") == 2
 
 
+AP = Column(("test", "ap50_voc"), "AP50")
+MAE = Column(("test", "human_masks", "mae"), "MAE")
+
+
 def test_experiment_table_shows_each_delta_with_its_interval_and_star():
     comparison = {
-        "original": {"seeds": 3, "ap50_voc": _summary(0.8), "human_masks": {"mae": _summary(0.2)}},
+        "original": {"seeds": 3, "test": {"ap50_voc": _summary(0.8), "human_masks": {"mae": _summary(0.2)}}},
         "erasing": {
             "seeds": 3,
-            "ap50_voc": _summary(0.7),
-            "ap50_voc_delta": {"mean": -0.1, "ci_low": -0.15, "ci_high": -0.05},
-            "human_masks": {"mae": _summary(0.21), "mae_delta": {"mean": 0.01, "ci_low": -0.01, "ci_high": 0.03}},
+            "test": {
+                "ap50_voc": _summary(0.7),
+                "ap50_voc_delta": {"mean": -0.1, "ci_low": -0.15, "ci_high": -0.05},
+                "human_masks": {"mae": _summary(0.21), "mae_delta": {"mean": 0.01, "ci_low": -0.01, "ci_high": 0.03}},
+            },
         },
     }
     text = render_experiment_table(
-        "Main", comparison, columns=[("human_masks", "mae")], labels={"erasing": "Selective erasing"},
-        changed={"erasing": 12},
-    )  # fmt: skip
+        "Main", comparison, columns=[AP, MAE], labels={"erasing": "Selective erasing"}, changed={"erasing": 12}
+    )
     erasing = next(line for line in text.splitlines() if "Selective erasing" in line)
     assert "-0.1000 [-0.1500, -0.0500]*" in erasing  # excludes 0: detectable
     assert "+0.0100 [-0.0100, +0.0300] " in erasing or erasing.rstrip("| ").endswith("+0.0300]")  # no star
     assert "| 12 " in erasing and "| 3 " in erasing
 
 
+def test_experiment_table_stars_a_starred_column_whose_own_interval_excludes_zero():
+    gap = Column(("shift_gap", "ap50_voc"), "gap", star=True)
+    comparison = {
+        "original": {"seeds": 3, "shift_gap": {"ap50_voc": {"mean": 0.49, "ci_low": 0.32, "ci_high": 0.61}}},
+        "erasing": {"seeds": 3, "shift_gap": {"ap50_voc": {"mean": 0.05, "ci_low": -0.02, "ci_high": 0.11}}},
+    }
+    text = render_experiment_table("Main", comparison, columns=[gap], labels={}, changed={})
+    assert "0.4900 [0.3200, 0.6100]*" in text
+    assert "0.0500 [-0.0200, 0.1100] " in text and "0.1100]*" not in text
+
+
 def test_experiment_table_rows_follow_the_arms_with_labels_changed_counts_and_seeds():
     from human_saliency.experiment.arms import ARMS
 
-    comparison = {arm: {"seeds": 3, "ap50_voc": _summary(0.5), "human_masks": {"mae": _summary(0.2)}} for arm in ARMS}
+    comparison = {
+        arm: {"seeds": 3, "test": {"ap50_voc": _summary(0.5), "human_masks": {"mae": _summary(0.2)}}} for arm in ARMS
+    }
     text = render_experiment_table(
-        "Main", comparison, columns=[("human_masks", "mae")], labels=ARMS, changed={"erasing": 4, "nontrivial": 9}
+        "Main", comparison, columns=[AP, MAE], labels=ARMS, changed={"erasing": 4, "nontrivial": 9}
     )
     rows = [line.split("|")[1:4] for line in text.splitlines() if line.startswith("| ") and "Training set" not in line]
     assert [[cell.strip() for cell in row] for row in rows] == [
@@ -93,15 +120,49 @@ def test_experiment_table_rows_follow_the_arms_with_labels_changed_counts_and_se
 
 def test_experiment_table_shows_n_a_for_a_missing_or_unusable_value():
     comparison = {
-        "original": {"seeds": 1, "ap50_voc": _summary(0.5), "human_masks": {}},
+        "original": {"seeds": 1, "test": {"ap50_voc": _summary(0.5), "human_masks": {}}},
         "erasing": {
             "seeds": 1,
-            "ap50_voc": None,
-            "human_masks": {"mae": {"n": 0, "n_excluded": 10}, "mae_delta": {"mean": float("nan")}},
+            "test": {
+                "ap50_voc": None,
+                "human_masks": {"mae": {"n": 0, "n_excluded": 10}, "mae_delta": {"mean": float("nan")}},
+            },
         },
     }
-    text = render_experiment_table("Main", comparison, columns=[("human_masks", "mae")], labels={}, changed={})
+    text = render_experiment_table("Main", comparison, columns=[AP, MAE], labels={}, changed={})
     original = next(line for line in text.splitlines() if line.startswith("| original"))
     erasing = next(line for line in text.splitlines() if line.startswith("| erasing"))
     assert [c.strip() for c in original.split("|")[4:8]] == ["0.5000 [0.4900, 0.5100]", "", "n/a", ""]
     assert [c.strip() for c in erasing.split("|")[4:8]] == ["n/a", "", "n/a (0 of 10 usable)", "n/a"]
+
+
+def test_cue_table_marks_no_best_row_and_stars_the_excess_whose_interval_excludes_zero():
+    spec = next(spec for spec in STUDY_TABLES if spec.dataset == "voc" and spec.reference == "cue")
+    rows = {
+        "a": {"n_images": 10, "mass": _summary(0.15), "area": _summary(0.012), "excess": _summary(0.14)},
+        "b": {"n_images": 10, "mass": _summary(0.012), "area": _summary(0.012), "excess": _summary(0.0)},
+    }
+    text = render_table(spec, rows, {}, {})
+    assert "0.1400 [0.1300, 0.1500]*" in text and "0.0000 [-0.0100, 0.0100]*" not in text
+    assert "**" not in text and "Cue area share" in text and "not that the detector's decision relies on it" in text
+
+
+def test_a_table_of_a_condition_the_profile_lacks_has_no_values():
+    assert not has_values({"a": {"n_images": 0}, "b": {"n_images": 0}}, ["ap50_voc"])
+    assert not has_values({"a": {"n_images": 5, "mass": {"n": 0, "n_excluded": 5}}}, ["mass"])
+    assert has_values({"a": {"n_images": 5, "ap50_voc": {"value": 0.0}}}, ["ap50_voc"])
+
+
+def test_a_column_every_arm_shares_has_no_delta():
+    area = Column(("test", "cue", "area"), "area", delta=False)
+    comparison = {arm: {"seeds": 3, "test": {"cue": {"area": _summary(0.012)}}} for arm in ("original", "erasing")}
+    text = render_experiment_table("Main", comparison, columns=[area, MAE], labels={}, changed={})
+    header = next(line for line in text.splitlines() if "Training set" in line)
+    assert [c.strip() for c in header.split("|")[1:-1]] == [
+        "Training set",
+        "Images changed",
+        "Seeds",
+        "area",
+        "MAE",
+        "Δ",
+    ]

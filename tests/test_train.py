@@ -16,6 +16,7 @@ from human_saliency.io.weights import load_tensors, sha256sum
 from human_saliency.maps.detectors import DETECTORS, build_detector
 from human_saliency.maps.detectors.torchvision_family import COCO_CATEGORIES, coco_weight_file
 from human_saliency.prepared.splits import PreparedSplit
+from human_saliency.runtime.pool import run_each
 
 from conftest import tiny_prepared
 
@@ -224,3 +225,36 @@ def test_a_reloaded_model_is_tested_at_the_scale_it_was_trained_at(tmp_path):
     for asked in (None, 320):  # the library default, or any other scale asked for, is overridden
         with build_detector(NAME, weights=str(tmp_path / "model.pt"), num_classes=K, min_size=asked) as det:
             assert det.model.transform.min_size == (SIZE,) and det.model.transform.max_size == SIZE
+
+
+def _runs(prepared, out, seeds) -> list[train.TrainRun]:
+    return [
+        train.TrainRun(
+            detector="fasterrcnn_compact", init="random", train_set=prepared / "train.json", size=SIZE, cache_dir=out,
+            rois_per_image=16, hflip=0.5, epochs=1, batch_size=4, lr=1e-3, momentum=0.9, weight_decay=0.0,
+            warmup_iters=1, optimizer="adam", seed=seed, device="cpu", num_workers=0, amp=False,
+            checkpoint_path=out / f"ckpt{seed}" / "last.pt", fingerprint=f"seed {seed}",
+            model_path=out / f"seed{seed}" / "model.pt", meta={"arm": "original"},
+        )
+        for seed in seeds
+    ]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_seeds_trained_in_a_pool_give_the_same_models_whatever_the_pool_size(tmp_path):
+    """Each run pins its threads and starts from its seed in a fresh process: 1 or 2 runs at once, the same bytes."""
+    prepared = tiny_prepared(tmp_path / "data", train=8, size=(SIZE, SIZE))
+    models = {}
+    for processes in (1, 2):
+        out = tmp_path / str(processes)
+        histories = run_each(train.train_run, _runs(prepared, out, (0, 1)), processes=processes, threads=1)
+        assert [len(history) for history in histories] == [1, 1]
+        assert not (out / "ckpt0" / "last.pt").exists()  # a finished run drops its checkpoint
+        models[processes] = {seed: load_tensors(out / f"seed{seed}" / "model.pt") for seed in (0, 1)}
+    for seed in (0, 1):
+        one, two = models[1][seed]["model"], models[2][seed]["model"]
+        assert all(torch.equal(one[key], two[key]) for key in one)
+        assert models[1][seed]["meta"]["seed"] == seed and models[1][seed]["meta"]["arm"] == "original"
+    assert not torch.equal(
+        models[1][0]["model"]["backbone.body.0.0.weight"], models[1][1]["model"]["backbone.body.0.0.weight"]
+    )

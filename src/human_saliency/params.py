@@ -172,13 +172,19 @@ class PrepareParams(_Section):
 
 class RuntimeParams(_Section):
     """Where and how computations run. None changes results beyond float noise, except ``nproc`` for training:
-    each of its processes takes ``train.batch_size`` images a step (saliency results are the same bytes)."""
+    each of its processes takes ``train.batch_size`` images a step (saliency results are the same bytes).
+
+    ``train_parallel``: training runs (one per seed) at once, each in its own process, when ``nproc`` is 1;
+    it changes no result, because each run uses ``train_threads`` torch threads whatever the pool size (the
+    thread count can change float round-off, so ``train_threads`` is one of the training's settings)."""
 
     device: Literal["auto", "cpu", "cuda"]
     weights_cache: str
     num_workers: int = Field(ge=0, le=64)
     amp: bool
     nproc: int = Field(ge=1, le=64)
+    train_parallel: int = Field(ge=1, le=64)
+    train_threads: int = Field(ge=1, le=256)
 
 
 class WeightsFile(_Section):
@@ -228,7 +234,8 @@ class FixationsParams(_Section):
 
 
 class TrainParams(_Section):
-    """Fine-tuning Faster R-CNN, with the same schedule for every training set."""
+    """Fine-tuning Faster R-CNN, with the same schedule for every training set; every arm is trained once per
+    seed in ``seeds`` (the first seed's original model is the base detector and the study's "trained here" row)."""
 
     detector: str
     init: Literal["random", "coco"]
@@ -241,13 +248,15 @@ class TrainParams(_Section):
     warmup_iters: int = Field(ge=0, le=100000)
     rois_per_image: int = Field(ge=1, le=4096)
     hflip: float = Field(ge=0, le=1)
-    seed: int = Field(ge=0)
+    seeds: list[Annotated[int, Field(ge=0)]] = Field(min_length=1, max_length=64)
 
     @model_validator(mode="after")
     def _check(self) -> TrainParams:
         if self.detector not in _trainable_detectors():
             trainable = ", ".join(_trainable_detectors())
             raise ValueError(f"detector: {self.detector!r} cannot be trained here; trainable: {trainable}")
+        if len(set(self.seeds)) != len(self.seeds):
+            raise ValueError(f"seeds: listed twice in {self.seeds}")
         return self
 
 

@@ -1,33 +1,42 @@
-"""The main experiment's evaluation of one fine-tuned model: mAP, saliency alignment and a randomisation check."""
+"""The main experiment's evaluation of one arm: every seed's model on every test condition — mAP, saliency
+alignment, the randomisation check and the mass on the planted cue — summarised over seeds and images."""
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
-from human_saliency.experiment.arms import ALIGNMENT
+from human_saliency.experiment.arms import ALIGNMENT, COLUMNS, seed_dir
+from human_saliency.io.files import read_json, write_json
 from human_saliency.io.mapstore import MapReader, MapWriter
 from human_saliency.maps.detectors import build_detector
+from human_saliency.maps.layout import MIT1003, detections_path, info_path, maps_path, random_maps_path
 from human_saliency.maps.saliency import compute_saliency, write_random_init_maps
-from human_saliency.prepared.loaders import split_images
+from human_saliency.prepared.loaders import ImageRef, split_images
 from human_saliency.prepared.splits import PreparedSplit
 from human_saliency.runtime import distributed
 from human_saliency.scoring import metrics as M
-from human_saliency.scoring.comparison import write_run
+from human_saliency.scoring.comparison import SeedRun, compare_arms, write_run
 from human_saliency.scoring.detection_ap import evaluate_detections
-from human_saliency.scoring.score import mask_problem, min_max_for_mae, pair_metrics, score_maps, summarize_scores
+from human_saliency.scoring.score import mask_problem, min_max_for_mae, pair_metrics, score_cue, score_maps
 
 
-def evaluate_model(
+def evaluate_arm(
     detector: str,
-    model_path: Path,
-    test: PreparedSplit,
+    models: Mapping[int, Path],
+    conditions: Mapping[str, PreparedSplit],
     *,
-    masks: dict[str, Any],
-    fixations: MapReader,
+    masks: Mapping[str, Mapping[str, np.ndarray]],
+    cues: Mapping[str, Mapping[str, np.ndarray]],
+    fixations: Mapping[str, MapReader],
+    stimuli: Sequence[ImageRef],
     out_dir: Path,
+    label: str,
     size: int,
     min_size: int | None,
     batch_size: int,
@@ -39,79 +48,110 @@ def evaluate_model(
     device: torch.device,
     num_workers: int = 0,
 ) -> dict[str, Any] | None:
-    """Score the model at ``model_path`` on the test split. ``out_dir`` gets its maps (test.zip, test_random.zip),
-    its detections (detections.json) and its per-image scores (human_masks.csv, fixations.csv,
-    randomisation.csv), which the tables compare across arms.
+    """Map and score each seed's model (``models``: seed → model file, in seed order) on each test condition.
 
-    Returns numeric leaves only: AP numbers (AP50 with its image-level interval), MAE/IoU/CC against human
-    masks and against predicted fixations (mean and 95 % interval), and ``randomisation_cc``: the CC between
-    each image's map from the trained weights and from a random init of the same architecture (Adebayo et
-    al. 2018): a map that barely changes when the weights are randomised says little about what the model
-    learned.
+    ``out_dir/seed<k>/`` gets what ``saliency@<detector>`` writes for a detector (``maps.layout``): maps of each
+    condition and of MIT1003, each condition's detections and random-init maps (the same architecture seeded
+    with ``seed``, computed once and copied: the randomisation check of Adebayo et al. 2018), info.json; and per
+    condition a folder of per-image scores (:func:`comparison.write_run`: human masks, predicted fixations,
+    randomisation, cue). ``masks``, ``cues`` and ``fixations`` are by condition, then by VOC id.
 
-    Under torchrun the maps are computed in shares by every process (``out_dir`` must be the same shared
-    folder for all); rank 0 writes and scores them and returns the metrics, the others return None.
+    Returns numeric leaves only (rank 0; the other processes of a torchrun group return None): per condition
+    AP50 and each column of :data:`COLUMNS` as a mean with its 95 % interval over seeds and images
+    (:func:`comparison.compare_arms`), the in-distribution minus shifted AP50 (``shift_gap``) when both
+    conditions exist, and each seed's AP numbers (``per_seed``).
     """
-    num_classes = len(test.category_names)
-    refs = split_images(test)
-    maps = {"test": out_dir / "test.zip", "test_random": out_dir / "test_random.zip"}
-    with (
-        build_detector(
-            detector,
-            weights=str(model_path),
-            num_classes=num_classes,
-            min_size=min_size,
+    num_classes = len(next(iter(conditions.values())).category_names)
+    refs = {name: split_images(split) for name, split in conditions.items()}
+    options = dict(size=size, batch_size=batch_size, num_workers=num_workers)
+    first = seed_dir(out_dir, next(iter(models)))
+    for name in conditions:
+        with distributed.on_main(MapWriter, random_maps_path(first, name)) as writer:
+            write_random_init_maps(
+                detector, refs[name], writer, num_classes=num_classes, seed=seed, min_size=min_size, device=device,
+                **options,
+            )  # fmt: skip
+    for model_seed, model_path in models.items():
+        folder = seed_dir(out_dir, model_seed)
+        info: dict[str, Any] = {"size": size, "counts": {}}
+        with build_detector(
+            detector, weights=str(model_path), num_classes=num_classes, min_size=min_size,
             score_threshold=score_threshold,
-        ) as model,
-        distributed.on_main(MapWriter, maps["test"]) as writer,
-    ):
-        detections, _ = compute_saliency(
-            model.to(device), refs, writer, size=size, batch_size=batch_size, num_workers=num_workers
-        )
-    with distributed.on_main(MapWriter, maps["test_random"]) as writer:
-        write_random_init_maps(
-            detector,
-            refs,
-            writer,
-            num_classes=num_classes,
-            seed=seed,
-            size=size,
-            min_size=min_size,
-            batch_size=batch_size,
-            num_workers=num_workers,
-            device=device,
-        )
+        ) as model:  # fmt: skip
+            model.to(device)
+            info |= {"detector": model.name, "label": model.label, "weights": f"{label}, seed {model_seed}"}
+            for name, images in {**refs, MIT1003: stimuli}.items():
+                with distributed.on_main(MapWriter, maps_path(folder, name)) as writer:
+                    detections, info["counts"][name] = compute_saliency(
+                        model, images, writer, with_detections=name in conditions, **options
+                    )
+                if name in conditions and distributed.is_main():
+                    write_json(detections_path(folder, name), detections)
+        if distributed.is_main():
+            write_json(info_path(folder), info)
+            if folder != first:
+                for name in conditions:
+                    shutil.copyfile(random_maps_path(first, name), random_maps_path(folder, name))
     if not distributed.is_main():
         return None
 
-    accuracy = evaluate_detections(test.data, detections, n_boot=n_boot, seed=seed)
+    runs: dict[str, list[SeedRun]] = {name: [] for name in conditions}
+    per_seed: dict[str, Any] = {}
+    for model_seed in models:
+        folder = seed_dir(out_dir, model_seed)
+        for name, split in conditions.items():
+            detections = read_json(detections_path(folder, name))
+            scores = score_run(
+                folder, name, masks=masks[name], cues=cues[name], fixations=fixations[name],
+                iou_percentile=iou_percentile, mask_threshold=mask_threshold,
+            )  # fmt: skip
+            write_run(folder / name, scores)
+            runs[name].append(SeedRun(scores=scores, detections=detections))
+            accuracy = evaluate_detections(split.data, detections)
+            per_seed.setdefault(f"seed{model_seed}", {})[name] = {
+                key: accuracy[key] for key in ("ap50_voc", "ap_coco", "ap50_coco")
+            }
+    summary = compare_arms(
+        {"arm": runs}, {name: split.data for name, split in conditions.items()}, control="arm", columns=COLUMNS,
+        n_boot=max(n_boot, 1), seed=seed,
+    )["arm"]  # fmt: skip
+    return {**summary, "per_seed": per_seed}
+
+
+def score_run(
+    folder: Path,
+    condition: str,
+    *,
+    masks: Mapping[str, np.ndarray],
+    cues: Mapping[str, np.ndarray],
+    fixations: MapReader,
+    iou_percentile: float,
+    mask_threshold: float,
+) -> dict[str, Any]:
+    """One seed's per-image scores on one condition, by reference (:data:`COLUMNS`), from its saliency folder."""
     pairs = {name: fn for name, fn in pair_metrics(iou_percentile).items() if name in ALIGNMENT}
-    with MapReader(maps["test"]) as trained, MapReader(maps["test_random"]) as random:
-        frames = {
+    with (
+        MapReader(maps_path(folder, condition)) as trained,
+        MapReader(random_maps_path(folder, condition)) as random,
+    ):
+        return {
             "human_masks": score_maps(
                 trained,
                 masks.items(),
                 pairs,
                 reference_problem=mask_problem(mask_threshold),
                 iou_percentile=iou_percentile,
-                desc="vs human masks",
+                desc=f"{condition} vs human masks",
             ),
             "fixations": score_maps(
                 trained,
                 ((k, fixations[k]) for k in masks),
                 min_max_for_mae(pairs),
                 iou_percentile=iou_percentile,
-                desc="vs predicted fixations",
+                desc=f"{condition} vs predicted fixations",
             ),
-            "randomisation": score_maps(trained, ((k, random[k]) for k in masks), {"cc": M.cc}, desc="vs random init"),
+            "randomisation": score_maps(
+                trained, ((k, random[k]) for k in masks), {"cc": M.cc}, desc=f"{condition} vs random init"
+            ),
+            "cue": score_cue(trained, ((k, cues[k]) for k in masks), desc=f"{condition} cue mass"),
         }
-    write_run(out_dir, frames, detections)
-    summaries = {reference: summarize_scores(frame, n_boot=n_boot, seed=seed) for reference, frame in frames.items()}
-    return {
-        "ap50_voc": accuracy["ap50_voc"],
-        "ap_coco": accuracy["ap_coco"],
-        "ap50_coco": accuracy["ap50_coco"],
-        "human_masks": summaries["human_masks"],
-        "fixations": summaries["fixations"],
-        "randomisation_cc": summaries["randomisation"]["cc"],
-    }

@@ -1,4 +1,5 @@
-"""Train a torchvision Faster R-CNN on a prepared split: SGD or Adam, warmup + cosine decay, resumable per epoch."""
+"""Train a torchvision Faster R-CNN on a prepared split: SGD or Adam, warmup + cosine decay, resumable per epoch;
+one seed's whole run (:func:`train_run`) as a picklable job for the training stage's pool of processes."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import logging
 import math
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -18,10 +20,11 @@ from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
 from tqdm import tqdm
 
 from human_saliency.errors import DataError, HumanSaliencyError
-from human_saliency.experiment.training_data import collate_fn
+from human_saliency.experiment.training_data import DetectionDataset, collate_fn
 from human_saliency.io.files import atomic_file
 from human_saliency.io.weights import load_tensors
 from human_saliency.maps.detectors import DETECTORS, build_detector
+from human_saliency.prepared.splits import PreparedSplit
 from human_saliency.runtime import distributed
 
 log = logging.getLogger(__name__)
@@ -295,3 +298,71 @@ def _set_rng_states(states: dict[str, Any], generator: torch.Generator) -> None:
     torch.set_rng_state(states["torch"])
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
+
+
+@dataclass(frozen=True)
+class TrainRun:
+    """One seed's training run, as a plain picklable job: the model, the training set, the schedule, and where
+    its checkpoint and model go. ``fingerprint`` must cover everything that shapes the run (:func:`fit`)."""
+
+    detector: str
+    init: str
+    train_set: Path  # a prepared split's COCO JSON
+    size: int
+    cache_dir: Path
+    rois_per_image: int
+    hflip: float
+    epochs: int
+    batch_size: int
+    lr: float
+    momentum: float
+    weight_decay: float
+    warmup_iters: int
+    optimizer: str
+    seed: int
+    device: str
+    num_workers: int
+    amp: bool
+    checkpoint_path: Path
+    fingerprint: str
+    model_path: Path
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def train_run(run: TrainRun) -> list[dict[str, float]]:
+    """Train one seed from scratch (or resume its checkpoint), save the model (main process), drop the checkpoint;
+    return the loss history. The seed fixes the initial weights (torch's RNG when the model is built), the data
+    order and the sampling (:func:`fit`): seed k of every arm starts from the same weights."""
+    split = PreparedSplit.load(run.train_set)
+    torch.manual_seed(run.seed)
+    with distributed.main_first():  # one process downloads the weights
+        model = build_model(
+            run.detector,
+            init=run.init,
+            num_classes=len(split.category_names),
+            size=run.size,
+            cache_dir=run.cache_dir,
+            rois_per_image=run.rois_per_image,
+        )
+    result = fit(
+        model,
+        DetectionDataset(split, run.size, hflip=run.hflip),
+        epochs=run.epochs,
+        batch_size=run.batch_size,
+        lr=run.lr,
+        momentum=run.momentum,
+        weight_decay=run.weight_decay,
+        warmup_iters=run.warmup_iters,
+        optimizer=run.optimizer,
+        seed=run.seed,
+        device=run.device,
+        num_workers=run.num_workers,
+        amp=run.amp,
+        checkpoint_path=run.checkpoint_path,
+        fingerprint=run.fingerprint,
+    )
+    if distributed.is_main():
+        save_model(model, run.model_path, meta={**run.meta, "categories": split.category_names, "seed": run.seed})
+        run.checkpoint_path.unlink(missing_ok=True)
+    distributed.barrier()
+    return result["history"]

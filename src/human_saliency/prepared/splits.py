@@ -15,6 +15,13 @@ from pycocotools.coco import COCO
 from human_saliency.errors import DataError
 from human_saliency.prepared.index import read_prepared_json
 
+# The test conditions a prepared dataset may hold, named as prepare names their splits: the test split (in
+# distribution) and, where the embedded generator planted a cue, its shifted twin (``test_shifted.json``: each
+# image a copy of a test image, ``twin_of``, with its cues shifted).
+TEST = "test"
+SHIFTED = "test_shifted"
+CONDITIONS = (TEST, SHIFTED)
+
 
 class PreparedSplit:
     """One ``train.json`` / ``test.json`` written by ``prepare``; paths resolve from the JSON's folder."""
@@ -65,6 +72,16 @@ class PreparedSplit:
         for ann in self.data["annotations"]:
             index[ann["image_id"]].append(ann)
         return dict(index)
+
+
+def load_conditions(prepared: str | os.PathLike) -> dict[str, PreparedSplit]:
+    """The test conditions a prepared folder holds, in :data:`CONDITIONS` order (always ``test``)."""
+    prepared = Path(prepared)
+    return {
+        name: PreparedSplit.load(prepared / f"{name}.json")
+        for name in CONDITIONS
+        if name == TEST or (prepared / f"{name}.json").is_file()
+    }
 
 
 def coco_index(dataset: dict[str, Any]) -> COCO:

@@ -1,9 +1,13 @@
 """Score detector maps against references, per image, and summarise with bootstrap intervals.
 
 References: human attention masks (VOC test), predicted fixation maps (VOC test, MIT1003) and MIT1003's
-recorded human fixations. A degenerate detector map (constant or not finite) or a degenerate reference (a
-constant map, a human mask empty once binarised) gives NaN in every metric of that image: counted, never
-averaged in, and every metric of one table averages the same images.
+recorded human fixations; and, where the embedded generator planted a cue, the cue's pixels (the share of the
+map's mass on them, against their share of the image). A degenerate detector map (constant or not finite) or a
+degenerate reference (a constant map, a human mask empty once binarised, an image without a cue) gives NaN in
+every metric of that image: counted, never averaged in, and every metric of one table averages the same images.
+
+Each VOC test condition is a dataset of the metrics: ``voc`` (the test split) and ``voc_shifted`` (its twins
+with the cues shifted, embedded data only).
 """
 
 from __future__ import annotations
@@ -28,6 +32,41 @@ from human_saliency.sources.mit1003 import load_fixmap, load_fixpts
 log = logging.getLogger(__name__)
 
 Metric = Callable[[np.ndarray, np.ndarray], float]
+
+
+# The metrics dataset of each VOC test condition (prepared split name → dataset).
+CONDITION_DATASETS = {"test": "voc", "test_shifted": "voc_shifted"}
+# The share of the map's mass on the cue, the cue's share of the image (what a map that ignores the cue puts
+# there: a constant map scores it exactly), and the difference (positive: the map points at the cue).
+CUE_METRICS: dict[str, Metric] = {
+    "mass": M.region_mass,
+    "area": lambda saliency, region: float(np.mean(region)),
+    "excess": lambda saliency, region: M.region_mass(saliency, region) - float(np.mean(region)),
+}
+
+
+# Every metrics file a study row gets, (dataset, reference): dvc.yaml declares each one for score@<detector> and
+# score_trained, so a test condition the profile lacks gets a file too (:func:`absent`).
+STUDY_METRICS = (
+    *(
+        (dataset, reference)
+        for dataset in ("voc", "voc_shifted")
+        for reference in ("detection", "human_masks", "fixations", "cue")
+    ),
+    ("mit1003", "fixations"),
+    ("mit1003", "human_fixmaps"),
+    ("mit1003", "human_fixpts"),
+)
+
+
+def absent() -> dict[str, int]:
+    """The metrics of a test condition this profile does not have: no image (the tables leave it out)."""
+    return {"n_images": 0}
+
+
+def cue_problem(region: np.ndarray) -> str | None:
+    """Why an image's cue region cannot serve as a reference: it has no cue (real data; ``shifted_cue: none``)."""
+    return None if np.any(region) else "no_cue"
 
 
 def study_metrics_path(root: Path, dataset: str, reference: str, detector: str) -> Path:
@@ -127,6 +166,80 @@ def _is_nan(value: Any) -> bool:
     return isinstance(value, float) and np.isnan(value)
 
 
+def score_voc(
+    maps: MapReader,
+    fixations: MapReader,
+    masks: dict[str, np.ndarray],
+    *,
+    cues: dict[str, np.ndarray] | None = None,
+    dataset: str = "voc",
+    iou_percentile: float,
+    mask_threshold: float,
+) -> dict[tuple[str, str], pd.DataFrame]:
+    """One VOC test condition's per-image score tables, keyed by (``dataset``, reference): human masks, predicted
+    fixations, and the cue (``cues``: each image's cue region at the working size, when given).
+
+    ``masks`` are the condition's human masks at size×size, by VOC id (every image has one)."""
+    pairs = pair_metrics(iou_percentile)
+    frames = {
+        (dataset, "human_masks"): score_maps(
+            maps,
+            masks.items(),
+            {**pairs, **mask_metrics(mask_threshold)},
+            reference_problem=mask_problem(mask_threshold),
+            iou_percentile=iou_percentile,
+            desc=f"{dataset} vs human masks",
+        ),
+        (dataset, "fixations"): score_maps(
+            maps,
+            ((key, fixations[key]) for key in masks),
+            min_max_for_mae(pairs),
+            iou_percentile=iou_percentile,
+            desc=f"{dataset} vs predicted fixations",
+        ),
+    }
+    if cues is not None:
+        frames[(dataset, "cue")] = score_cue(maps, ((key, cues[key]) for key in masks), desc=f"{dataset} cue mass")
+    return frames
+
+
+def score_cue(maps: MapReader, regions: Iterable[tuple[str, np.ndarray]], *, desc: str = "cue mass") -> pd.DataFrame:
+    """Per image: the map's mass on the planted cue, the cue's area share and their difference (:data:`CUE_METRICS`);
+    NaN (``reference``: no_cue) for an image without a cue."""
+    return score_maps(maps, regions, CUE_METRICS, reference_problem=cue_problem, desc=desc)
+
+
+def score_mit1003(
+    maps: MapReader, fixations: MapReader, stimuli: PreparedStimuli, *, size: int, iou_percentile: float
+) -> dict[tuple[str, str], pd.DataFrame]:
+    """MIT1003's per-image score tables: predicted fixations, recorded fixation maps and fixation points."""
+    vs_density = min_max_for_mae(pair_metrics(iou_percentile))
+    mit = sorted(stimuli.stimuli, key=lambda s: s["id"])
+    return {
+        ("mit1003", "fixations"): score_maps(
+            maps,
+            ((s["id"], fixations[s["id"]]) for s in mit),
+            vs_density,
+            iou_percentile=iou_percentile,
+            desc="MIT1003 vs predicted fixations",
+        ),
+        ("mit1003", "human_fixmaps"): score_maps(
+            maps,
+            ((s["id"], resize_map(load_fixmap(stimuli.resolve(s["fixmap"])), size)) for s in mit),
+            vs_density,
+            iou_percentile=iou_percentile,
+            desc="MIT1003 vs human fixation maps",
+        ),
+        ("mit1003", "human_fixpts"): score_maps(
+            maps,
+            ((s["id"], resize_points(load_fixpts(stimuli.resolve(s["fixpts"])), size)) for s in mit),
+            M.FIXATION_METRICS,
+            reference_problem=points_problem,
+            desc="MIT1003 vs human fixation points",
+        ),
+    }
+
+
 def score_detector(
     *,
     voc_maps: MapReader,
@@ -138,49 +251,14 @@ def score_detector(
     size: int,
     iou_percentile: float,
     mask_threshold: float,
+    cues: dict[str, np.ndarray] | None = None,
 ) -> dict[tuple[str, str], pd.DataFrame]:
-    """Every per-image score table of one detector, keyed by (dataset, reference).
+    """Every per-image score table of one detector on the VOC test split and MIT1003, keyed by (dataset,
+    reference) (:func:`score_voc`, :func:`score_mit1003`).
 
-    ``masks`` are the VOC test images' human masks at size×size, by VOC id.
+    ``masks`` are the VOC test images' human masks at size×size, by VOC id; ``cues`` their cue regions.
     """
-    pairs = pair_metrics(iou_percentile)
-    vs_density = min_max_for_mae(pairs)
-    mit = sorted(stimuli.stimuli, key=lambda s: s["id"])
-    return {
-        ("voc", "human_masks"): score_maps(
-            voc_maps,
-            masks.items(),
-            {**pairs, **mask_metrics(mask_threshold)},
-            reference_problem=mask_problem(mask_threshold),
-            iou_percentile=iou_percentile,
-            desc="VOC vs human masks",
-        ),
-        ("voc", "fixations"): score_maps(
-            voc_maps,
-            ((key, voc_fixations[key]) for key in masks),
-            vs_density,
-            iou_percentile=iou_percentile,
-            desc="VOC vs predicted fixations",
-        ),
-        ("mit1003", "fixations"): score_maps(
-            mit_maps,
-            ((s["id"], mit_fixations[s["id"]]) for s in mit),
-            vs_density,
-            iou_percentile=iou_percentile,
-            desc="MIT1003 vs predicted fixations",
-        ),
-        ("mit1003", "human_fixmaps"): score_maps(
-            mit_maps,
-            ((s["id"], resize_map(load_fixmap(stimuli.resolve(s["fixmap"])), size)) for s in mit),
-            vs_density,
-            iou_percentile=iou_percentile,
-            desc="MIT1003 vs human fixation maps",
-        ),
-        ("mit1003", "human_fixpts"): score_maps(
-            mit_maps,
-            ((s["id"], resize_points(load_fixpts(stimuli.resolve(s["fixpts"])), size)) for s in mit),
-            M.FIXATION_METRICS,
-            reference_problem=points_problem,
-            desc="MIT1003 vs human fixation points",
-        ),
-    }
+    voc = score_voc(
+        voc_maps, voc_fixations, masks, cues=cues, iou_percentile=iou_percentile, mask_threshold=mask_threshold
+    )
+    return {**voc, **score_mit1003(mit_maps, mit_fixations, stimuli, size=size, iou_percentile=iou_percentile)}

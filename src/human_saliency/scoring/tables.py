@@ -39,59 +39,91 @@ LABELS = {
     "ap_coco": "AP COCO ↑",
     "ap50_coco": "AP50 COCO ↑",
     "randomisation_cc": "CC with random-init map ↓",
+    "mass": "Cue mass",
+    "area": "Cue area share",
+    "excess": "Cue mass − area share",
 }
 
 
 @dataclass(frozen=True)
 class TableSpec:
-    """One table of the write-up: which metrics folder it reads and which columns it shows."""
+    """One table of the write-up: which metrics folder it reads and which columns it shows.
+
+    ``ranked``: whether the best row of each column is marked (not for the cue, where neither more nor less
+    mass is better); ``starred``: columns whose cell is starred when its interval excludes 0."""
 
     title: str
     dataset: str
     reference: str
     columns: Sequence[str]
+    ranked: bool = True
+    starred: Sequence[str] = ()
+    caption: str = ""
 
 
+_FIXATION_COLUMNS = ("mae", "iou", "iou_study", "cc", "sim", "kld")
+_MASK_COLUMNS = (
+    *_FIXATION_COLUMNS,
+    "pointing_game",
+    "relevance_mass",
+    "relevance_rank",
+    "randomisation_cc",
+)
+_SHIFTED = "shifted cues (embedded data: the test images' twins, cues decorrelated from the class)"
+CUE_CAPTION = (
+    "Cue mass: the share of the map's mass on the planted cue's pixels; cue area share: their share of the image, "
+    "what a map that ignores the cue puts there. Cue mass − area share: the paired difference per image, "
+    "*: its interval excludes 0 (the map points at the cue more, or less, than its area). Mass on the cue says "
+    "the cue is visible in the CAM layer, not that the detector's decision relies on it: compare the shifted "
+    "test's AP50."
+)
 STUDY_TABLES = (
     TableSpec(
         "Table 1: detection accuracy on the VOC test split", "voc", "detection", ("ap50_voc", "ap_coco", "ap50_coco")
     ),
     TableSpec(
-        "Table 2: detectors vs predicted eye fixations, MIT1003",
-        "mit1003",
-        "fixations",
-        ("mae", "iou", "iou_study", "cc", "sim", "kld"),
+        f"Table 1, {_SHIFTED}: detection accuracy",
+        "voc_shifted",
+        "detection",
+        ("ap50_voc", "ap_coco", "ap50_coco"),
     ),
+    TableSpec("Table 2: detectors vs predicted eye fixations, MIT1003", "mit1003", "fixations", _FIXATION_COLUMNS),
+    TableSpec("Table 3: detectors vs predicted eye fixations, VOC test split", "voc", "fixations", _FIXATION_COLUMNS),
     TableSpec(
-        "Table 3: detectors vs predicted eye fixations, VOC test split",
-        "voc",
-        "fixations",
-        ("mae", "iou", "iou_study", "cc", "sim", "kld"),
+        f"Table 3, {_SHIFTED}: detectors vs predicted eye fixations", "voc_shifted", "fixations", _FIXATION_COLUMNS
     ),
-    TableSpec(
-        "Table 4: detectors vs human attention masks, VOC test split",
-        "voc",
-        "human_masks",
-        (
-            "mae",
-            "iou",
-            "iou_study",
-            "cc",
-            "sim",
-            "kld",
-            "pointing_game",
-            "relevance_mass",
-            "relevance_rank",
-            "randomisation_cc",
-        ),
-    ),
+    TableSpec("Table 4: detectors vs human attention masks, VOC test split", "voc", "human_masks", _MASK_COLUMNS),
+    TableSpec(f"Table 4, {_SHIFTED}: detectors vs human attention masks", "voc_shifted", "human_masks", _MASK_COLUMNS),
     TableSpec(
         "Table 5 (extension): detectors vs recorded human fixations, MIT1003",
         "mit1003",
         "human_fixpts",
         ("nss", "auc_judd"),
     ),
+    TableSpec(
+        "Table 6 (embedded): EigenCAM mass on the planted cue, VOC test split",
+        "voc",
+        "cue",
+        ("mass", "area", "excess"),
+        ranked=False,
+        starred=("excess",),
+        caption=CUE_CAPTION,
+    ),
+    TableSpec(
+        f"Table 6, {_SHIFTED}: EigenCAM mass on the planted cue",
+        "voc_shifted",
+        "cue",
+        ("mass", "area", "excess"),
+        ranked=False,
+        starred=("excess",),
+        caption=CUE_CAPTION,
+    ),
 )
+
+
+def has_values(rows: Mapping[str, Mapping[str, Any]], columns: Sequence[str]) -> bool:
+    """Whether any row has a value in any column: a table of a condition (or a cue) the profile lacks has none."""
+    return any(not math.isnan(point(values.get(column))) for values in rows.values() for column in columns)
 
 
 MARK_RULE = (
@@ -161,7 +193,8 @@ def render_table(
     *,
     caption: str = "",
 ) -> str:
-    """One study table: a row per detector, each cell with its interval and counts, the best row marked."""
+    """One study table: a row per detector, each cell with its interval and counts, the best row marked (and the
+    ``spec.starred`` columns starred when their interval excludes 0)."""
     body = []
     for row, values in rows.items():
         n_images = values.get("n_images")
@@ -173,6 +206,11 @@ def render_table(
                     ties=values.get("n_top_ties") if col == "iou" else None,
                     # Only trained weights have a randomisation check.
                     missing="n/a (random init)" if col == "randomisation_cc" else "n/a",
+                )
+                + (
+                    "*"
+                    if col in spec.starred and isinstance(values.get(col), Mapping) and excludes_zero(values[col])
+                    else ""
                 ),
                 marks.get(col, {}).get(row, ""),
             )
@@ -180,7 +218,8 @@ def render_table(
         ]
         body.append([row_labels.get(row, row), *texts])
     headers = ["Model"] + [LABELS.get(c, c) for c in spec.columns]
-    return _section(spec.title, tabulate(body, headers=headers, tablefmt="github", disable_numparse=True), caption)
+    captions = " ".join(text for text in (caption, spec.caption) if text)
+    return _section(spec.title, tabulate(body, headers=headers, tablefmt="github", disable_numparse=True), captions)
 
 
 def load_rows(metrics_dir: Path, spec: TableSpec, models: Sequence[str]) -> dict[str, dict[str, Any]]:
@@ -188,28 +227,46 @@ def load_rows(metrics_dir: Path, spec: TableSpec, models: Sequence[str]) -> dict
     return {model: read_json(study_metrics_path(metrics_dir, spec.dataset, spec.reference, model)) for model in models}
 
 
+@dataclass(frozen=True)
+class Column:
+    """One column of a main-experiment table: the path of its value in an arm's comparison (its Δ: the last key +
+    ``_delta``), its header, whether the value itself is starred when its interval excludes 0 (a gap, a
+    difference from the cue's area share), and whether it has a Δ column (not for what every arm shares)."""
+
+    path: tuple[str, ...]
+    header: str
+    star: bool = False
+    delta: bool = True
+
+
 def render_experiment_table(
     title: str,
     comparison: Mapping[str, Mapping[str, Any]],
     *,
-    columns: Sequence[tuple[str, str]],
+    columns: Sequence[Column],
     labels: Mapping[str, str],
     changed: Mapping[str, int],
     caption: str = "",
 ) -> str:
-    """The main experiment: per arm, AP50 and the (reference, metric) ``columns`` with their intervals over
-    seeds and images, and each one's Δ against the control with its paired interval (``*``: it excludes 0)."""
-    headers = ["Training set", "Images changed", "Seeds", LABELS["ap50_voc"], "Δ"]
-    for reference, metric in columns:
-        label = LABELS["randomisation_cc"] if reference == "randomisation" else LABELS.get(metric, metric)
-        headers += [label, "Δ"]
+    """The main experiment: per arm, the ``columns`` with their intervals over seeds and images, and each one's Δ
+    against the control with its paired interval (``*``: it excludes 0)."""
+    headers = ["Training set", "Images changed", "Seeds"]
+    for column in columns:
+        headers += [column.header, "Δ"] if column.delta else [column.header]
     body = []
     for arm, result in comparison.items():
-        row = [labels.get(arm, arm), changed.get(arm, 0), result["seeds"], cell(result.get("ap50_voc"))]
-        row.append(_delta(result.get("ap50_voc_delta")))
-        for reference, metric in columns:
-            scores = result.get(reference, {})
-            row += [cell(scores.get(metric)), _delta(scores.get(f"{metric}_delta"))]
+        row = [labels.get(arm, arm), changed.get(arm, 0), result["seeds"]]
+        for column in columns:
+            node: Any = result
+            for key in column.path[:-1]:
+                node = node.get(key, {}) if isinstance(node, Mapping) else {}
+            value = node.get(column.path[-1]) if isinstance(node, Mapping) else None
+            text = cell(value)
+            if column.star and isinstance(value, Mapping) and excludes_zero(value):
+                text += "*"
+            row.append(text)
+            if column.delta:
+                row.append(_delta(node.get(f"{column.path[-1]}_delta") if isinstance(node, Mapping) else None))
         body.append(row)
     return _section(title, tabulate(body, headers=headers, tablefmt="github", disable_numparse=True), caption)
 
