@@ -20,7 +20,7 @@ from human_saliency.io.files import read_json, write_json, write_text
 from human_saliency.maps.layout import detections_path, info_path
 from human_saliency.params import load_params
 from human_saliency.prepared.splits import SHIFTED, TEST, load_conditions
-from human_saliency.scoring.comparison import GAP, compare_arms, load_run
+from human_saliency.scoring.comparison import GAP, compare_arms, load_run, without_nan
 from human_saliency.scoring.detection_ap import ap50_voc_replicates
 from human_saliency.scoring.score import CONDITION_DATASETS
 from human_saliency.scoring.statistics import paired_difference, replicate_summary, resample_weights
@@ -132,7 +132,7 @@ def main() -> None:
         n_boot=max(study.bootstrap, 1),
         seed=study.seed,
     )
-    write_json(args.comparison, comparison)
+    write_json(args.comparison, without_nan(comparison))
     changed = {arm: read_json(args.augment / f"{arm}.json")["changed"] for arm in AUGMENTED}
     setup = (
         f"{train.detector} ({'COCO-pretrained, fine-tuned' if train.init == 'coco' else 'trained from scratch'}), "

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from human_saliency.scoring.comparison import GAP, SeedRun, compare_arms
+from human_saliency.scoring.comparison import GAP, SeedRun, compare_arms, without_nan
 
 N = 12  # test images; each a 10×10 object of class 1 at (10, 10)
 
@@ -98,3 +98,8 @@ def test_an_image_without_a_twin_in_the_reference_condition_is_refused(tests_and
     with pytest.raises(ValueError, match="no twin"):
         compare_arms({"a": {"test": [_run(tests["test"], hits, values)], "x": [_run(orphan, hits, values)]}},
                      {"test": tests["test"], "x": orphan}, control="a", columns={}, n_boot=10)  # fmt: skip
+
+
+def test_without_nan_drops_only_nan_leaves():
+    tree = {"a": {"mean": float("nan"), "n": 0}, "b": {"mean": 0.5, "ci_low": 0.4}, "c": float("nan"), "d": 3}
+    assert without_nan(tree) == {"a": {"n": 0}, "b": {"mean": 0.5, "ci_low": 0.4}, "d": 3}

@@ -21,7 +21,7 @@ from human_saliency.prepared.loaders import ImageRef, split_images
 from human_saliency.prepared.splits import PreparedSplit
 from human_saliency.runtime import distributed
 from human_saliency.scoring import metrics as M
-from human_saliency.scoring.comparison import SeedRun, compare_arms, write_run
+from human_saliency.scoring.comparison import SeedRun, compare_arms, without_nan, write_run
 from human_saliency.scoring.detection_ap import evaluate_detections
 from human_saliency.scoring.score import mask_problem, min_max_for_mae, pair_metrics, score_cue, score_maps
 
@@ -115,7 +115,7 @@ def evaluate_arm(
         {"arm": runs}, {name: split.data for name, split in conditions.items()}, control="arm", columns=COLUMNS,
         n_boot=max(n_boot, 1), seed=seed,
     )["arm"]  # fmt: skip
-    return {**summary, "per_seed": per_seed}
+    return without_nan({**summary, "per_seed": per_seed})
 
 
 def score_run(
