@@ -12,10 +12,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-import torch
 
-from human_saliency.experiment.train import build_model, fit, save_model
-from human_saliency.experiment.training_data import DetectionDataset
+from human_saliency.experiment.train import TrainRun, train_run
 from human_saliency.io.mapstore import MapWriter
 from human_saliency.maps.detectors import build_detector
 from human_saliency.maps.saliency import compute_saliency
@@ -28,7 +26,7 @@ from human_saliency.sources.prepare import prepare_dataset
 
 ROOT = Path(__file__).resolve().parents[1]
 N_IMAGES = 250  # the default: 300 (test_fraction of them are test images)
-EPOCHS = 16  # the default recipe
+EPOCHS = load_params(ROOT / "params.yaml").train.epochs  # the default recipe
 MIN_GAP = 0.2
 
 pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
@@ -44,32 +42,32 @@ def test_default_recipe_relies_on_the_planted_cue(tmp_path):
 
     train_split = PreparedSplit.load(tmp_path / "prepared" / "train.json")
     classes = len(train_split.category_names)
-    torch.manual_seed(recipe.seed)
-    model = build_model(
-        recipe.detector,
-        init=recipe.init,
-        num_classes=classes,
-        size=size,
-        cache_dir=tmp_path,
-        rois_per_image=recipe.rois_per_image,
+    # The training stage's own job, in this process, for the first seed of the default recipe.
+    train_run(
+        TrainRun(
+            detector=recipe.detector,
+            init=recipe.init,
+            train_set=tmp_path / "prepared" / "train.json",
+            size=size,
+            cache_dir=tmp_path,
+            rois_per_image=recipe.rois_per_image,
+            hflip=recipe.hflip,
+            epochs=EPOCHS,
+            batch_size=recipe.batch_size,
+            lr=recipe.lr,
+            momentum=recipe.momentum,
+            weight_decay=recipe.weight_decay,
+            warmup_iters=recipe.warmup_iters,
+            optimizer=recipe.optimizer,
+            seed=recipe.seeds[0],
+            device="cpu",
+            num_workers=0,
+            amp=False,
+            checkpoint_path=tmp_path / "checkpoint.pt",
+            fingerprint="known-answer",
+            model_path=tmp_path / "model.pt",
+        )
     )
-    fit(
-        model,
-        DetectionDataset(train_split, size, hflip=recipe.hflip),
-        epochs=EPOCHS,
-        batch_size=recipe.batch_size,
-        lr=recipe.lr,
-        momentum=recipe.momentum,
-        weight_decay=recipe.weight_decay,
-        warmup_iters=recipe.warmup_iters,
-        optimizer=recipe.optimizer,
-        seed=recipe.seed,
-        device="cpu",
-        num_workers=0,
-        checkpoint_path=tmp_path / "checkpoint.pt",
-        fingerprint="known-answer",
-    )
-    save_model(model, tmp_path / "model.pt", meta={})
 
     ap50 = {}
     for name in ("test", "test_shifted"):
