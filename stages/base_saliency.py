@@ -24,6 +24,7 @@ from human_saliency.prepared.loaders import split_images
 from human_saliency.prepared.splits import PreparedSplit
 from human_saliency.runtime import distributed
 from human_saliency.runtime.device import resolve_device
+from human_saliency.runtime.pool import set_threads
 
 
 def main() -> None:
@@ -39,6 +40,7 @@ def main() -> None:
     params = load_params(args.params)
     study, runtime = params.study, params.runtime
     device = distributed.launch(runtime.nproc, resolve_device(runtime.device))
+    set_threads(runtime.model_threads)
     train = PreparedSplit.load(args.prepared / "train.json")
     torch.manual_seed(study.seed)
     with distributed.main_first():  # one process downloads the weights

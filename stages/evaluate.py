@@ -24,6 +24,7 @@ from human_saliency.prepared.splits import load_conditions
 from human_saliency.prepared.stimuli import PreparedStimuli
 from human_saliency.runtime import distributed
 from human_saliency.runtime.device import resolve_device
+from human_saliency.runtime.pool import set_threads
 
 
 def main() -> None:
@@ -40,6 +41,7 @@ def main() -> None:
     params = load_params(args.params)
     study, runtime = params.study, params.runtime
     device = distributed.launch(runtime.nproc, resolve_device(runtime.device))
+    set_threads(runtime.model_threads)
     conditions = load_conditions(args.prepared)
     # Only rank 0 scores: the other processes need no masks.
     main_process = distributed.is_main()

@@ -1,9 +1,9 @@
 """Stage `train@<arm>`: train the Faster R-CNN on one training set once per seed (`train.seeds`), same schedule for
 every arm.
 
-Each seed's run is its own process (a pool of `runtime.train_parallel` at once), pinned to `runtime.train_threads`
-torch threads, so its result does not depend on how many run at once. It writes `<out>/seed<k>/model.pt`; the
-curves of every seed go to one dvclive folder (`seed<k>/train/<loss>`).
+Each seed's run is its own process (a pool of `runtime.train_parallel` at once), pinned to `runtime.model_threads`
+threads, so its result does not depend on how many run at once. It writes `<out>/seed<k>/model.pt`; the curves of
+every seed go to one dvclive folder (`seed<k>/train/<loss>`).
 
 An interrupted run resumes each seed from its last epoch: the checkpoints live under
 `.cache/checkpoints/<arm>/seed<k>/` (outside DVC, which clears a stage's outputs before running it) and are
@@ -62,7 +62,7 @@ def main() -> None:
     runs = []
     with distributed.shared_output_dir(args.out) as tmp:
         for seed in train.seeds:
-            settings = {**recipe, "seed": seed, "size": size, "world_size": world, "threads": runtime.train_threads}
+            settings = {**recipe, "seed": seed, "size": size, "world_size": world, "threads": runtime.model_threads}
             runs.append(
                 TrainRun(
                     detector=train.detector,
@@ -91,12 +91,12 @@ def main() -> None:
             )
         names = [f"{args.arm} seed {run.seed}" for run in runs]
         if world > 1:  # one DDP group: every process takes part in each seed's run, one seed after another
-            set_threads(runtime.train_threads)
+            set_threads(runtime.model_threads)
             histories = [train_run(run) for run in runs]
         else:
             processes = min(runtime.train_parallel, len(runs))
-            log.info("%d run(s), %d at once, %d thread(s) each", len(runs), processes, runtime.train_threads)
-            histories = run_each(train_run, runs, processes=processes, threads=runtime.train_threads, names=names)
+            log.info("%d run(s), %d at once, %d thread(s) each", len(runs), processes, runtime.model_threads)
+            histories = run_each(train_run, runs, processes=processes, threads=runtime.model_threads, names=names)
     if not distributed.is_main():
         return
     # The curves are written from each seed's full history once training ends, so that a resumed run's plots

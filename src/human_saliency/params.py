@@ -175,8 +175,10 @@ class RuntimeParams(_Section):
     each of its processes takes ``train.batch_size`` images a step (saliency results are the same bytes).
 
     ``train_parallel``: training runs (one per seed) at once, each in its own process, when ``nproc`` is 1;
-    it changes no result, because each run uses ``train_threads`` torch threads whatever the pool size (the
-    thread count can change float round-off, so ``train_threads`` is one of the training's settings)."""
+    it changes no result, because each run uses ``model_threads`` torch threads whatever the pool size.
+    ``model_threads``: torch threads of each training run and of the stages that map with the trained models
+    (base_saliency, evaluate); the thread count can change float round-off, so it is among their params. Small
+    models gain nothing from more threads, and on a shared CPU more threads than free cores stall."""
 
     device: Literal["auto", "cpu", "cuda"]
     weights_cache: str
@@ -184,7 +186,7 @@ class RuntimeParams(_Section):
     amp: bool
     nproc: int = Field(ge=1, le=64)
     train_parallel: int = Field(ge=1, le=64)
-    train_threads: int = Field(ge=1, le=256)
+    model_threads: int = Field(ge=1, le=256)
 
 
 class WeightsFile(_Section):
