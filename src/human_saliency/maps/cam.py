@@ -31,7 +31,7 @@ fastest per product with A, and a product with 8 vectors costs barely more than 
 steps suits every spectrum, so each image's result is certified: its residual bounds the component's error
 (Davis–Kahan, with the Ritz values' gap), which bounds the map's per-pixel error; an image whose bound exceeds
 3e-4 (a third of the tolerance the tests hold the maps to) is redone exactly with the eigendecomposition of the
-Gram matrix: 12 of the 32 images above, 8 of them on 10 × 10 grids where that costs little.
+Gram matrix: 4 of the 20 images above with grids larger than 10 × 10 (grids up to 10 × 10 go there directly).
 
 Maps are cropped at the right pixel. Each grid cell covers stride × stride input pixels, so a grid spans its
 input padded to a multiple of the stride (by the detector or by its strided convolutions), and the detector
@@ -43,6 +43,7 @@ partly padded cell whole and stretching it over the image put features 12 % off 
 
 from __future__ import annotations
 
+import functools
 import math
 
 import torch
@@ -51,6 +52,9 @@ import torch.nn.functional as F
 BLOCK = 8  # vectors per Krylov block
 DEPTH = 4  # Krylov blocks: the basis holds BLOCK·DEPTH vectors
 CERTIFIED = 3e-4  # the largest bound on a map's per-pixel error accepted from the iteration
+# Up to this many cells (SSD's, SSDlite's and the MobileNet R-CNN's 10 × 10 grids) the exact eigendecomposition
+# costs no more than the iteration (2-3 ms for two images of 480-960 channels on one CPU thread).
+EXACT_CELLS = 128
 SEED = 0  # the iteration starts from a fixed Gaussian block, so the maps do not vary between runs
 
 
@@ -64,12 +68,12 @@ def eigencam(
 ) -> torch.Tensor:
     """B×C×h×w activations → B×H×W float32 saliency maps in [0, 1] at ``size`` = (H, W), on their device.
 
-    ``input_size``: the (rows, cols) of the model input the activations were computed from, padding
-    included; ``image_size``: the top-left (rows, cols) of it that hold the image. None for both: the
-    grid covers the image exactly. Steps: projection on each image's first principal component over the
-    cells that hold the image, sign correction, ReLU, bilinear resize to the input pixels, crop to the
-    image, bilinear resize to ``size``, min-max (a constant map becomes all zeros). An image whose
-    activations hold inf gives a map of NaN (NaN activations count as 0, as in grad-cam).
+    ``input_size``: the (rows, cols) of model input pixels the activations' grid spans (the padded input);
+    ``image_size``: the top-left (rows, cols) of it that hold the image. None for both: the grid covers the
+    image exactly. Steps: projection on each image's first principal component over the cells that hold the
+    image, sign correction, ReLU, bilinear resize to the input pixels and crop to the image (when there is
+    something to crop), bilinear resize to ``size``, min-max (a constant map becomes all zeros). An image
+    whose activations hold inf gives a map of NaN (NaN activations count as 0, as in grad-cam).
     """
     if (image_size is None) != (input_size is None):
         raise ValueError("eigencam: give both image_size and input_size, or neither")
@@ -80,10 +84,11 @@ def eigencam(
         raise ValueError(f"eigencam: image size {tuple(image_size)} does not fit in input size {tuple(input_size)}")
     grid_h, grid_w = activations.shape[-2:]
     rows, cols = -(-image_h * grid_h // input_h), -(-image_w * grid_w // input_w)  # cells holding any image pixel
-    projections = first_component_projection(activations[..., :rows, :cols]).relu_()
+    maps = first_component_projection(activations[..., :rows, :cols]).relu_().unsqueeze(1)
     # The input pixels the kept cells span: the padded input itself unless whole cells were padding.
     spanned = (round(rows * input_h / grid_h), round(cols * input_w / grid_w))
-    maps = _resize(projections.unsqueeze(1), spanned)[..., :image_h, :image_w]
+    if spanned != (image_h, image_w):  # else nothing to crop, and one resize is the same map less blurred
+        maps = _resize(maps, spanned)[..., :image_h, :image_w]
     return _unit_range(_resize(maps, size).squeeze(1))
 
 
@@ -103,7 +108,7 @@ def first_component_projection(activations: torch.Tensor) -> torch.Tensor:
         matrix = torch.where(finite[:, None, None], matrix, 0.0)
         means = matrix.mean(-1, keepdim=True)
     matrix = matrix - means
-    if matrix.shape[-1] <= BLOCK * DEPTH:  # the Krylov basis would span every cell: exact is no dearer
+    if matrix.shape[-1] <= EXACT_CELLS:
         projections = _exact(matrix)
     else:
         projections, certified = _block_krylov(matrix)
@@ -143,10 +148,8 @@ def _block_krylov(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     the scale of A·Ω, which puts the iteration at unit scale without a pass over A: random-init layers reach
     1e-15, whose fourth power (a squared norm of A·Aᵀ·u) underflows in float32.
     """
-    channels = matrix.shape[-2]
-    omega = torch.randn(channels, BLOCK, generator=torch.Generator().manual_seed(SEED)).to(matrix.device)
-    block = omega.mT @ matrix  # (A·Ω)ᵀ: BLOCK × n
-    scale = block.abs().amax((-2, -1), keepdim=True) / math.sqrt(channels)
+    block = _start(matrix.shape[-2], matrix.device).mT @ matrix  # (A·Ω)ᵀ: BLOCK × n
+    scale = block.abs().amax((-2, -1), keepdim=True) / math.sqrt(matrix.shape[-2])
     inverse = 1 / torch.where(scale > 0, scale, 1.0)
     block = torch.linalg.qr((block * inverse).mT).Q  # B × n × BLOCK
     basis, products = block, [(matrix @ block) * inverse]  # Ãᵀ·block, C × BLOCK, with Ã = A / scale
@@ -175,6 +178,12 @@ def _block_krylov(matrix: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     span = (shown.amax(-1) - shown.amin(-1)).clamp_min(1e-30)
     certified = (4 * math.sqrt(2) * residual / gap / span <= CERTIFIED) | (ritz[..., -1] <= 0)
     return top * (ritz[..., -1:].clamp_min(0).sqrt() * scale[:, 0]), certified
+
+
+@functools.cache
+def _start(channels: int, device: torch.device) -> torch.Tensor:
+    """Ω: the fixed C × BLOCK Gaussian the iteration starts from, made once per channel count and device."""
+    return torch.randn(channels, BLOCK, generator=torch.Generator().manual_seed(SEED)).to(device)
 
 
 def _resize(maps: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
