@@ -112,7 +112,7 @@ def first_component_projection(activations: torch.Tensor) -> torch.Tensor:
         projections = _exact(matrix)
     else:
         projections, certified = _block_krylov(matrix)
-        if not certified.all():  # the one host synchronisation per batch
+        if not certified.all():  # a host synchronisation, as the finite check: two a batch, none per step
             redo = (~certified).nonzero().squeeze(1)
             projections[redo] = _exact(matrix[redo])
     low, high = projections.amin(-1), projections.amax(-1)
