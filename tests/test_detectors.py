@@ -12,15 +12,16 @@ import numpy as np
 import pytest
 import torch
 
+from gradcam_reference import reference_maps
 from human_saliency.errors import DataError, DownloadError
 from human_saliency.io.weights import WeightFile
 from human_saliency.maps.cam import eigencam
 from human_saliency.maps.detectors import DETECTORS, build_detector, detr, labels
-from human_saliency.maps.detectors.base import crop_to_valid, rescale
+from human_saliency.maps.detectors.base import rescale
 from human_saliency.maps.detectors.torchvision_family import COCO_CATEGORIES, coco_weight_file
 
 K = 5
-SIZE = 64
+SIZE = 72  # not a multiple of 32: the models that pad their input pad it
 IMAGES = torch.rand(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
 VOC = [
     "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
@@ -67,11 +68,49 @@ def test_each_batch_goes_through_the_detector_once(ran):
 
 def test_activations_are_captured_and_give_unit_range_maps(ran):
     _, _, activations, _ = ran
-    assert activations.ndim == 4 and activations.shape[0] == len(IMAGES)
-    assert activations.dtype == torch.float32 and torch.isfinite(activations).all()
-    maps = eigencam(activations, (SIZE, SIZE))
-    assert maps.shape == (len(IMAGES), SIZE, SIZE)
-    assert np.isfinite(maps).all() and maps.min() >= 0 and maps.max() <= 1
+    values = activations.values
+    assert values.ndim == 4 and values.shape[0] == len(IMAGES)
+    assert values.dtype == torch.float32 and torch.isfinite(values).all()
+    maps = _maps(activations)
+    assert maps.shape == (len(IMAGES), SIZE, SIZE) and maps.dtype == torch.float32
+    assert torch.isfinite(maps).all() and maps.min() >= 0 and maps.max() <= 1
+
+
+def test_maps_equal_grad_cams_projection(ran):
+    """Each detector's maps, made on its device, equal grad-cam's float64 projection resized and cropped the plain
+    way (tests/gradcam_reference.py) within 1e-3 per pixel."""
+    _, _, activations, _ = ran
+    expected = reference_maps(
+        activations.values.cpu().numpy(), (SIZE, SIZE), activations.image_size, activations.input_size
+    )
+    np.testing.assert_allclose(_maps(activations).cpu().numpy(), expected, rtol=0, atol=1e-3)
+
+
+def test_the_grid_spans_the_image_and_a_part_of_its_last_cells(ran):
+    det, _, activations, _ = ran
+    rows, cols = activations.values.shape[-2:]
+    stride = det.spec.cam_stride
+    assert activations.input_size == (stride * rows, stride * cols)
+    fixed = 300 if det.name == "ssd_vgg16" else 320 if det.name == "ssdlite_mobilenet" else SIZE  # SSDs resize
+    assert activations.image_size == (fixed, fixed)
+    assert stride * (rows - 1) < fixed <= stride * rows  # the last cells hold some image pixels
+
+
+@pytest.mark.parametrize("name", ["fasterrcnn_mobilenet", "yolov5", "detr_r50"])
+def test_the_grid_is_placed_over_a_200_px_image(name):
+    """At 200 px, torchvision and YOLO pad to 224, and DETR's strided convolutions reach 224 too: 7×7 cells
+    of 32 px, of which the last row and column hold 8 image pixels and 24 beyond it."""
+    torch.manual_seed(0)
+    with build_detector(name, weights="random", num_classes=K, min_size=200) as det:
+        _, activations = det.run(torch.rand(1, 3, 200, 200))
+    assert activations.values.shape[-2:] == (7, 7)
+    assert (activations.image_size, activations.input_size) == ((200, 200), (224, 224))
+
+
+def _maps(activations):
+    return eigencam(
+        activations.values, (SIZE, SIZE), image_size=activations.image_size, input_size=activations.input_size
+    )
 
 
 def test_context_manager_removes_the_hooks():
@@ -232,7 +271,7 @@ def test_yolo_coco_checkpoint_is_unpickled_only_when_pinned(http_server, tmp_pat
         assert det.weights_label == "COCO-pretrained"
         assert next(det.model.parameters()).dtype == torch.float32
         detections, activations = det.run(IMAGES)
-    assert activations.shape[:2] == (2, model.model[-2].cv3.conv.out_channels)
+    assert activations.values.shape[:2] == (2, model.model[-2].cv3.conv.out_channels)
     assert len(http_server.requests) == 1  # pinned to the cached file's hash: no second download
 
 
@@ -264,7 +303,7 @@ def test_detr_coco_folder_loads_without_backbone_download(http_server, tmp_path,
 
     with build_detector("detr_r50", weights="coco", num_classes=20, cache_dir=cache, min_size=SIZE) as det:
         detections, activations = det.run(IMAGES)
-    assert activations.shape[:2] == (2, 512)  # resnet10t's C5
+    assert activations.values.shape[:2] == (2, 512)  # resnet10t's C5
     assert all(((d["labels"] >= 1) & (d["labels"] <= 20)).all() for d in detections)
     revision = detr.REVISION
     assert _requested(http_server) == [
@@ -275,12 +314,6 @@ def test_detr_coco_folder_loads_without_backbone_download(http_server, tmp_path,
     assert sorted(p.name for p in folder.iterdir() if p.suffix != ".lock") == ["config.json", "model.safetensors"]
     build_detector("detr_r50", weights="coco", num_classes=20, cache_dir=cache).close()
     assert len(http_server.requests) == 2  # both files came from the cache
-
-
-def test_crop_keeps_every_cell_that_holds_image_pixels():
-    grid = torch.zeros(1, 2, 4, 4)
-    assert crop_to_valid(grid, (0.5, 0.7)).shape == (1, 2, 2, 3)
-    assert crop_to_valid(grid, (1.0, 1.0)).shape == (1, 2, 4, 4)
 
 
 def test_rescale_follows_short_side_and_long_side_cap():

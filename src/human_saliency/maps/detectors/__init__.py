@@ -3,8 +3,10 @@
 Usage::
 
     with build_detector("fasterrcnn_r50", weights="random", num_classes=5) as detector:
-        detections, activations = detector.run(images)  # one forward pass
-        maps = eigencam(activations, images.shape[-2:])  # human_saliency.maps.cam
+        detections, activations = detector.run(images)  # one forward pass; activations stay on the device
+        maps = eigencam(  # human_saliency.maps.cam, on the same device
+            activations.values, images.shape[-2:], image_size=activations.image_size, input_size=activations.input_size
+        )
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ import torch
 from human_saliency.errors import DataError
 from human_saliency.io.weights import fetch_weights, load_checkpoint, load_state
 from human_saliency.maps.detectors import compact, detr, torchvision_family, yolov5
-from human_saliency.maps.detectors.base import Detector, DetectorSpec
+from human_saliency.maps.detectors.base import Activations, Detector, DetectorSpec
 from human_saliency.maps.detectors.labels import coco_label_map, dataset_label_map
 from human_saliency.sources.voc import VOC_CLASSES
 
-__all__ = ["DETECTORS", "Detector", "DetectorSpec", "build_detector"]
+__all__ = ["DETECTORS", "Activations", "Detector", "DetectorSpec", "build_detector"]
 
 _ORDER = (
     "yolov5",

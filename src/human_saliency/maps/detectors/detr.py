@@ -14,7 +14,7 @@ from torch import nn
 from torchvision.ops import box_convert
 
 from human_saliency.io.weights import WeightFile
-from human_saliency.maps.detectors.base import Detector, DetectorSpec, RawDetections, rescale, size_limits
+from human_saliency.maps.detectors.base import Detector, DetectorSpec, Frame, RawDetections, rescale, size_limits
 
 LICENCE = "Apache-2.0 (transformers code; facebook/detr-resnet-50 weights)"
 REVISION = "1d5f47bd3bdd2c4bbfa585418ffe6da5028b4c0b"
@@ -50,7 +50,7 @@ class DetrDetector(Detector):
         model = DetrForObjectDetection.from_pretrained(folder, config=config, local_files_only=True)
         return model, [config.id2label[i] for i in range(config.num_labels)]
 
-    def _forward(self, images: torch.Tensor) -> tuple[list[RawDetections], tuple[float, float]]:
+    def _forward(self, images: torch.Tensor) -> tuple[list[RawDetections], Frame]:
         height, width = images.shape[-2:]
         resized, _ = rescale(images, self._limits)
         mean = torch.tensor(MEAN, device=images.device).view(1, 3, 1, 1)
@@ -61,7 +61,8 @@ class DetrDetector(Detector):
         scores, indices = outputs.logits.softmax(-1)[..., :-1].max(-1)
         to_pixels = torch.tensor([width, height, width, height], device=images.device)
         boxes = box_convert(outputs.pred_boxes, "cxcywh", "xyxy") * to_pixels
-        return list(zip(boxes, scores, indices, strict=True)), (1.0, 1.0)
+        resized_size = tuple(resized.shape[-2:])
+        return list(zip(boxes, scores, indices, strict=True)), (resized_size, resized_size)  # not padded
 
 
 def build(num_outputs: int) -> nn.Module:

@@ -14,7 +14,7 @@ from torchvision.models import detection as tvd
 from torchvision.ops import FrozenBatchNorm2d
 
 from human_saliency.io.weights import WeightFile, load_state, load_tensors
-from human_saliency.maps.detectors.base import Detector, DetectorSpec, RawDetections
+from human_saliency.maps.detectors.base import Detector, DetectorSpec, Frame, RawDetections
 
 LICENCE = "BSD-3-Clause (torchvision code and model-zoo weights)"
 # Every torchvision COCO detection checkpoint shares this 91-entry index → name list ("N/A" = unused id).
@@ -56,7 +56,7 @@ class TorchvisionDetector(Detector):
             # pasting up to 100 masks per image dominated its run time; the boxes and activations do not
             # depend on the mask branch, so it is switched off for inference (weights are loaded already).
             model.roi_heads.mask_roi_pool = model.roi_heads.mask_head = model.roi_heads.mask_predictor = None
-        self._sizes: tuple[tuple[int, int], tuple[int, int]] | None = None
+        self._sizes: Frame | None = None
         self._hooks.append(transform.register_forward_hook(self._capture_sizes))
 
     @classmethod
@@ -74,11 +74,10 @@ class TorchvisionDetector(Detector):
         image_list = output[0]
         self._sizes = (tuple(image_list.image_sizes[0]), tuple(image_list.tensors.shape[-2:]))
 
-    def _forward(self, images: torch.Tensor) -> tuple[list[RawDetections], tuple[float, float]]:
+    def _forward(self, images: torch.Tensor) -> tuple[list[RawDetections], Frame]:
         outputs = self.model(list(images))
-        (height, width), (padded_h, padded_w) = self._sizes
         raw = [(out["boxes"], out["scores"], out["labels"]) for out in outputs]
-        return raw, (height / padded_h, width / padded_w)
+        return raw, self._sizes  # the transform resized, then padded to a multiple of 32
 
 
 def _freeze_batchnorm(module: nn.Module) -> None:

@@ -19,7 +19,7 @@ from torch import nn
 
 from human_saliency.errors import DataError, DownloadError
 from human_saliency.io.weights import WeightFile, load_state, sha256sum
-from human_saliency.maps.detectors.base import Detector, DetectorSpec, RawDetections, rescale, size_limits
+from human_saliency.maps.detectors.base import Detector, DetectorSpec, Frame, RawDetections, rescale, size_limits
 
 LICENCE = "AGPL-3.0 (ultralytics code and yolov5su.pt weights)"
 COCO_WEIGHTS = WeightFile(
@@ -69,7 +69,7 @@ class YoloDetector(Detector):
         load_state(model, trained.float().state_dict(), path)
         return model, [trained.names[i] for i in range(len(trained.names))]
 
-    def _forward(self, images: torch.Tensor) -> tuple[list[RawDetections], tuple[float, float]]:
+    def _forward(self, images: torch.Tensor) -> tuple[list[RawDetections], Frame]:
         _import_ultralytics()
         from ultralytics.utils.nms import non_max_suppression
 
@@ -81,7 +81,7 @@ class YoloDetector(Detector):
         kept = non_max_suppression(predictions, conf_thres=self.score_threshold, iou_thres=NMS_IOU, max_det=MAX_DET)
         to_input = torch.tensor([scale_x, scale_y, scale_x, scale_y], device=batch.device)
         raw = [(rows[:, :4] / to_input, rows[:, 4], rows[:, 5]) for rows in kept]
-        return raw, (height / padded_h, width / padded_w)
+        return raw, ((height, width), (padded_h, padded_w))
 
 
 def _import_ultralytics() -> None:
