@@ -333,3 +333,20 @@ def test_yolov5_leaves_pil_open_alone_regression():
     pil_open = Image.open
     build_detector("yolov5", weights="random", num_classes=2, min_size=64).close()
     assert Image.open is pil_open
+
+
+def test_every_detector_shares_one_post_processing():
+    """Regression (issue 10.6): Table 1 compared detectors capped at 100 to 300 boxes per image; now every
+    model keeps the same number before ours, and ours keeps the best max_detections above one threshold."""
+    from human_saliency.maps.detectors.base import MODEL_DETECTIONS_CAP
+
+    for name in ("fasterrcnn_r50", "retinanet_r50", "ssd_vgg16", "ssdlite_mobilenet", "maskrcnn_r50"):
+        with build_detector(name, weights="random", num_classes=K, max_detections=5) as det:
+            heads = det.model.roi_heads if hasattr(det.model, "roi_heads") else det.model
+            assert heads.detections_per_img == MODEL_DETECTIONS_CAP, name
+    with build_detector(
+        "fasterrcnn_r50", weights="random", num_classes=K, score_threshold=0.3, max_detections=2
+    ) as det:
+        scores = torch.tensor([0.2, 0.9, 0.5, 0.95, 0.31])
+        out = det._finish(torch.zeros(5, 4), scores, torch.ones(5, dtype=torch.int64), height=10, width=10)
+    assert out["scores"].tolist() == pytest.approx([0.95, 0.9])  # the two best above 0.3

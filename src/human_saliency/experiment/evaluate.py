@@ -32,6 +32,7 @@ def evaluate_model(
     min_size: int | None,
     batch_size: int,
     score_threshold: float,
+    max_detections: int,
     iou_percentile: float,
     mask_threshold: float,
     n_boot: int,
@@ -62,6 +63,7 @@ def evaluate_model(
             num_classes=num_classes,
             min_size=min_size,
             score_threshold=score_threshold,
+            max_detections=max_detections,
         ) as model,
         distributed.on_main(MapWriter, maps["test"]) as writer,
     ):

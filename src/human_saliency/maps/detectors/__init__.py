@@ -54,6 +54,7 @@ def build_detector(
     cache_dir: Path = Path(".cache/weights"),
     min_size: int | None = None,
     score_threshold: float = 0.05,
+    max_detections: int = 100,
 ) -> Detector:
     """Build the registry's detector ``name`` in eval mode, on the CPU.
 
@@ -64,7 +65,8 @@ def build_detector(
     checkpoint (a dict with a "model" state dict for ``num_classes`` classes; its internal resize is the one it
     was trained with, stored in its "meta" by ``experiment.train.save_model``). Labels are dataset
     category ids 1..num_classes. ``min_size``: the short side the model resizes images to (None: the
-    library's default; SSD/SSDlite always use their fixed 300/320 input).
+    library's default; SSD/SSDlite always use their fixed 300/320 input). Every detector's detections go
+    through one post-processing: scores at least ``score_threshold``, at most ``max_detections`` per image.
     """
     if name not in DETECTORS:
         raise ValueError(f"detector {name!r}: unknown; known detectors: {', '.join(DETECTORS)}")
@@ -101,6 +103,7 @@ def build_detector(
         label_map=label_map,
         min_size=min_size,
         score_threshold=score_threshold,
+        max_detections=max_detections,
     )
     if weights not in ("coco", "random") and "resize" in meta:
         # Tested at the scale it was trained at, whatever min_size says: the library default (800 px for

@@ -15,6 +15,11 @@ from torch import nn
 
 from human_saliency.io.weights import WeightFile
 
+# Each model's own cap on the boxes it keeps per image, over all its classes, before ours (max_detections, after
+# mapping to the dataset's classes): the same for every family that has one, and above ours, so that ours binds.
+# DETR has no such cap: it makes one box per query, 100 of them.
+MODEL_DETECTIONS_CAP = 300
+
 # Boxes, scores and class indices (the model's own numbering) of one image, boxes xyxy in input pixels.
 RawDetections = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
 # (rows, cols) in pixels of the model's own input: the image's (its top-left part), and the whole padded input's.
@@ -82,6 +87,7 @@ class Detector(abc.ABC):
         label_map: torch.Tensor,
         min_size: int | None,
         score_threshold: float,
+        max_detections: int,
     ) -> None:
         self.spec = spec
         self.name = spec.name
@@ -89,6 +95,7 @@ class Detector(abc.ABC):
         self.weights_label = weights_label
         self.model = model.eval()
         self.score_threshold = score_threshold
+        self.max_detections = max_detections
         self.min_size = min_size
         self._label_map = label_map
         self._captured: Any = None
@@ -162,10 +169,12 @@ class Detector(abc.ABC):
     def _finish(
         self, boxes: torch.Tensor, scores: torch.Tensor, indices: torch.Tensor, *, height: int, width: int
     ) -> dict[str, torch.Tensor]:
-        """Map class indices to dataset ids, drop unmapped classes and low scores, clip boxes to the image."""
+        """The same post-processing for every detector: map class indices to dataset ids, drop unmapped classes
+        and scores under ``score_threshold``, keep the ``max_detections`` best, clip boxes to the image."""
         boxes, scores = boxes.float().cpu(), scores.float().cpu()
         labels = self._label_map[indices.long().cpu()]
-        keep = (labels > 0) & (scores >= self.score_threshold)
+        keep = torch.nonzero((labels > 0) & (scores >= self.score_threshold)).flatten()
+        keep = keep[torch.argsort(scores[keep], descending=True, stable=True)[: self.max_detections]]
         boxes = boxes[keep]
         boxes[:, 0::2] = boxes[:, 0::2].clamp(0, width)
         boxes[:, 1::2] = boxes[:, 1::2].clamp(0, height)

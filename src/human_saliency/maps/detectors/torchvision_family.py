@@ -14,7 +14,7 @@ from torchvision.models import detection as tvd
 from torchvision.ops import FrozenBatchNorm2d
 
 from human_saliency.io.weights import WeightFile, load_state, load_tensors
-from human_saliency.maps.detectors.base import Detector, DetectorSpec, Frame, RawDetections
+from human_saliency.maps.detectors.base import MODEL_DETECTIONS_CAP, Detector, DetectorSpec, Frame, RawDetections
 
 LICENCE = "BSD-3-Clause (torchvision code and model-zoo weights)"
 # Every torchvision COCO detection checkpoint shares this 91-entry index → name list ("N/A" = unused id).
@@ -48,9 +48,11 @@ class TorchvisionDetector(Detector):
         if self.min_size is not None and transform.fixed_size is None:
             transform.min_size = (self.min_size,)
             transform.max_size = max(transform.max_size, self.min_size)
-        # The model's own score cut must not drop boxes that ours would keep.
+        # The model's own score cut and cap must not drop boxes that ours would keep (R-CNNs: 100, RetinaNet:
+        # 300, SSD: 200 by default): one cap for every family.
         heads = model.roi_heads if hasattr(model, "roi_heads") else model
         heads.score_thresh = self.score_threshold
+        heads.detections_per_img = MODEL_DETECTIONS_CAP
         if hasattr(model, "roi_heads") and model.roi_heads.has_mask():
             # The study uses Mask R-CNN's boxes and backbone activations, never its masks. Predicting and
             # pasting up to 100 masks per image dominated its run time; the boxes and activations do not

@@ -19,7 +19,15 @@ from torch import nn
 
 from human_saliency.errors import DataError, DownloadError
 from human_saliency.io.weights import WeightFile, load_state, sha256sum
-from human_saliency.maps.detectors.base import Detector, DetectorSpec, Frame, RawDetections, rescale, size_limits
+from human_saliency.maps.detectors.base import (
+    MODEL_DETECTIONS_CAP,
+    Detector,
+    DetectorSpec,
+    Frame,
+    RawDetections,
+    rescale,
+    size_limits,
+)
 
 LICENCE = "AGPL-3.0 (ultralytics code and yolov5su.pt weights)"
 COCO_WEIGHTS = WeightFile(
@@ -29,10 +37,10 @@ COCO_WEIGHTS = WeightFile(
     # unpickle the file and prints its SHA-256 to check against the release and pin here.
     sha256=None,
 )
-# ultralytics' predict defaults: long side 640 (imgsz), NMS IoU 0.7, at most 300 boxes, grey padding.
+# ultralytics' predict defaults: long side 640 (imgsz), NMS IoU 0.7, grey padding; its box cap is the one every
+# family shares (MODEL_DETECTIONS_CAP, also ultralytics' default).
 DEFAULT_SIZE = (640, 640)
 NMS_IOU = 0.7
-MAX_DET = 300
 PAD_VALUE = 114 / 255
 
 
@@ -78,7 +86,9 @@ class YoloDetector(Detector):
         padded_h, padded_w = (math.ceil(side / self._stride) * self._stride for side in (height, width))
         batch = F.pad(resized, (0, padded_w - width, 0, padded_h - height), value=PAD_VALUE)
         predictions = self.model(batch)
-        kept = non_max_suppression(predictions, conf_thres=self.score_threshold, iou_thres=NMS_IOU, max_det=MAX_DET)
+        kept = non_max_suppression(
+            predictions, conf_thres=self.score_threshold, iou_thres=NMS_IOU, max_det=MODEL_DETECTIONS_CAP
+        )
         to_input = torch.tensor([scale_x, scale_y, scale_x, scale_y], device=batch.device)
         raw = [(rows[:, :4] / to_input, rows[:, 4], rows[:, 5]) for rows in kept]
         return raw, ((height, width), (padded_h, padded_w))
