@@ -6,6 +6,7 @@ import pytest
 import torch
 from threadpoolctl import threadpool_limits
 
+from human_saliency.io import pins
 from human_saliency.params import EmbeddedParams, load_params
 
 from httpserver import http_server  # noqa: F401  (the loopback file server fixture)
@@ -28,3 +29,13 @@ def one_thread():
     with threadpool_limits(1):
         yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
+def downloads_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test records and verifies unpublished checksums in its own ``downloads.lock``, never the project's,
+    and no test inherits the offline rehearsal's download overrides."""
+    path = tmp_path / "downloads.lock"
+    monkeypatch.setattr(pins, "LOCK_FILE", path)
+    monkeypatch.delenv(pins.OVERRIDES_ENV, raising=False)
+    return path
