@@ -43,6 +43,7 @@ def main() -> None:
             cache_dir=Path(runtime.weights_cache),
             min_size=study.detector_min_size,
             score_threshold=study.score_threshold,
+            trust_unverified_pickles=study.trust_unverified_pickles,
         ).to(device)
     sets = {"test": split_images(test), "mit1003": stimuli_images(PreparedStimuli.load(args.prepared / "mit1003.json"))}
     with distributed.shared_output_dir(args.out) as tmp, detector:
