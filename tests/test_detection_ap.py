@@ -245,3 +245,22 @@ def test_ap_with_bootstrap_reports_its_interval():
     detections = [{"image_id": 1, "category_id": 1, "bbox": [0, 0, 10, 10], "score": 0.9}]
     out = evaluate_detections(gt, detections, n_boot=200)["ap50_voc"]
     assert out["value"] == pytest.approx(0.5) and 0.0 <= out["ci_low"] <= 0.5 <= out["ci_high"] <= 1.0
+
+
+def test_images_with_partial_annotations_are_left_out_of_every_ap():
+    """An action-task image annotates only the acting people: a correct detection of its unannotated dog would
+    count as false, so it and its detections leave the AP (its saliency is still scored elsewhere)."""
+    gt = make_gt([(1, 1, BOX_A, 0), (2, 1, BOX_A, 0), (3, 1, BOX_A, 0)], n_images=3)
+    gt["images"][1]["partial_annotations"] = True
+    gt["images"][0]["partial_annotations"] = False
+    dets = [det(1, 1, BOX_A, 0.9), det(2, 2, BOX_B, 0.95), det(2, 1, FAR, 0.99), det(3, 1, BOX_A, 0.8)]
+    metrics = evaluate_detections(gt, dets)
+    assert metrics["ap50_voc"] == pytest.approx(1.0) and metrics["ap50_coco"] == pytest.approx(1.0)
+    assert metrics["n_images"] == 2 and metrics["n_images_partial_annotations"] == 1
+    assert metrics["n_detections"] == 2 and metrics["n_classes_without_gt"] == 1  # the dog was only on image 2
+
+    # The bootstrap keeps the image's place among the resampled ones, with nothing to count on it.
+    weights = np.ones((1, 3))
+    assert ap50_voc_replicates(gt, dets, weights)[0] == pytest.approx(1.0)
+    with pytest.raises(DataError, match="image_id not in the ground truth"):
+        evaluate_detections(gt, [det(9, 1, BOX_A, 0.5)])
