@@ -53,6 +53,9 @@ _SUPERSAMPLE = 4  # shapes are rasterised this much larger, then area-averaged: 
 _DISTRACTOR_SIDE = 0.12
 _STRIPE_PERIOD = 4.0
 
+# Like the benchmark's masks, every tenth masked image is in no ImageSets/Main list (the real ones: action-task
+# images whose XML annotates only the acting people), so that prepare's rule for them runs here too.
+_OUTSIDE_MAIN_EVERY = 10
 _ANNOTATORS = 5  # the benchmark averages several annotators' masks
 _MISS_P = 0.3  # chance an annotator overlooks a difficult object
 _MASK_BLUR = 0.02  # Gaussian sigma of mask edges, as a share of the shorter side
@@ -131,7 +134,10 @@ def generate(out_dir: Path, cfg: EmbeddedParams) -> dict[str, int]:
                 _save_jpeg(out_dir / MASK_ROOT / cfg.classes[label] / f"{ids[i]}.jpg", mask)
                 counts["masks"] += 1
 
-    _write_image_sets(voc / "ImageSets" / "Main", ids, val, presence, cfg.classes)
+    outside = _outside_main(test)
+    counts["outside_main"] = len(outside)
+    listed = [image_id for i, image_id in enumerate(ids) if i not in outside]
+    _write_image_sets(voc / "ImageSets" / "Main", listed, {ids[i] for i in val}, presence, cfg.classes)
 
     (out_dir / MIT_STIMULI).mkdir(parents=True, exist_ok=True)
     (out_dir / MIT_FIXATIONS).mkdir(parents=True, exist_ok=True)
@@ -156,6 +162,11 @@ def _split(seed: int, n_images: int, test_fraction: float) -> tuple[set[int], se
     test = set(rng.permutation(n_images)[:n_test].tolist())
     val = set(rng.permutation(n_images)[: n_images // 2].tolist())
     return test, val
+
+
+def _outside_main(test: set[int]) -> set[int]:
+    """The test images (indices) left out of ImageSets/Main: every ``_OUTSIDE_MAIN_EVERY``-th in index order."""
+    return set(sorted(test)[::_OUTSIDE_MAIN_EVERY])
 
 
 def _scene(
@@ -429,13 +440,13 @@ def _voc_xml(image_id: str, shape: tuple[int, ...], boxes: list[_Box], classes: 
 
 
 def _write_image_sets(
-    main: Path, ids: list[str], val: set[int], presence: dict[str, dict[int, bool]], classes: list[str]
+    main: Path, ids: list[str], val: set[str], presence: dict[str, dict[int, bool]], classes: list[str]
 ) -> None:
     """ImageSets/Main: trainval/train/val id lists and per-class lists labelled 1, 0 (difficult only) or -1."""
     splits = {
         "trainval": ids,
-        "train": [image_id for i, image_id in enumerate(ids) if i not in val],
-        "val": [image_id for i, image_id in enumerate(ids) if i in val],
+        "train": [image_id for image_id in ids if image_id not in val],
+        "val": [image_id for image_id in ids if image_id in val],
     }
     for split, members in splits.items():
         (main / f"{split}.txt").write_text("".join(f"{image_id}\n" for image_id in members))
