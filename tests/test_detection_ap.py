@@ -264,3 +264,13 @@ def test_images_with_partial_annotations_are_left_out_of_every_ap():
     assert ap50_voc_replicates(gt, dets, weights)[0] == pytest.approx(1.0)
     with pytest.raises(DataError, match="image_id not in the ground truth"):
         evaluate_detections(gt, [det(9, 1, BOX_A, 0.5)])
+
+
+def test_regression_bootstrap_with_detections_of_a_class_that_has_no_object():
+    """The paper rehearsal's score stage crashed here: a detection of a class with no ground-truth box in the
+    scored images (an IndexError on the empty 'difficult' array)."""
+    gt = make_gt([(1, 1, BOX_A, 0)], n_images=1)
+    dets = [det(1, 1, BOX_A, 0.9), det(1, 2, BOX_B, 0.8)]
+    metrics = evaluate_detections(gt, dets, n_boot=20)
+    assert metrics["ap50_voc"]["value"] == pytest.approx(1.0) and metrics["n_classes_without_gt"] == 1
+    np.testing.assert_allclose(ap50_voc_replicates(gt, dets, np.ones((3, 1))), 1.0)

@@ -244,7 +244,8 @@ def _class_matches(
 
     best_iou, best_gt = _best_overlap(gt_img, gt_box, dt_img, dt_box)
     hit = best_iou >= VOC_IOU_THRESHOLD
-    ignored = hit & gt_difficult[np.maximum(best_gt, 0)]
+    ignored = np.zeros_like(hit)
+    ignored[hit] = gt_difficult[best_gt[hit]]  # only a hit has a box: a class may have none at all
     candidates = np.flatnonzero(hit & ~ignored)
     _, first = np.unique(best_gt[candidates], return_index=True)
     tp = np.zeros(len(dt_img), dtype=bool)
