@@ -44,6 +44,7 @@ def main() -> None:
             min_size=study.detector_min_size,
             score_threshold=study.score_threshold,
             max_detections=study.max_detections,
+            trust_unverified_pickles=study.trust_unverified_pickles,
         ).to(device)
     sets = {"test": split_images(test), "mit1003": stimuli_images(PreparedStimuli.load(args.prepared / "mit1003.json"))}
     with distributed.shared_output_dir(args.out) as tmp, detector:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import json
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -250,7 +251,7 @@ def test_checkpoint_path_loads_the_trained_model(tmp_path):
         build_detector("ssdlite_mobilenet", weights=str(tmp_path / "best.pt"), num_classes=K + 1)
 
 
-def test_yolo_coco_checkpoint_is_unpickled_only_when_pinned(http_server, tmp_path, monkeypatch):
+def _yolo_release_standin(http_server):
     from ultralytics.utils import ROOT, YAML
 
     model = DETECTORS["yolov5"].builder(80)
@@ -259,22 +260,44 @@ def test_yolo_coco_checkpoint_is_unpickled_only_when_pinned(http_server, tmp_pat
     (real,) = DETECTORS["yolov5"].coco_weights
     url = _on_loopback(http_server, real.url, data)
     assert urlsplit(url).path.endswith("/releases/download/v8.4.0/yolov5su.pt")
+    return model, data, dataclasses.replace(real, url=url)
+
+
+def test_yolo_first_download_is_recorded_and_unpickled_only_once_checked(
+    http_server, tmp_path, monkeypatch, downloads_lock
+):
+    """No SHA-256 is published for yolov5su.pt: its first download is recorded in downloads.lock and refused (a
+    pickle runs code); the next run finds the entry, which now verifies the cached file, and loads it."""
+    model, data, served = _yolo_release_standin(http_server)
     digest = hashlib.sha256(data).hexdigest()
     cache = tmp_path / "cache"
-
-    _serve_as(monkeypatch, "yolov5", (dataclasses.replace(real, url=url, sha256=None),))
-    with pytest.raises(DownloadError, match=f"refusing to unpickle an unverified file \\(SHA-256 {digest}"):
+    _serve_as(monkeypatch, "yolov5", (served,))
+    with pytest.raises(DownloadError, match="yolov5su.pt: first download .* it is a pickle.*trust_unverified_pickles"):
         build_detector("yolov5", weights="coco", num_classes=20, cache_dir=cache)
     assert (cache / "yolov5su.pt").read_bytes() == data
-    assert _requested(http_server) == [urlsplit(url).path]
+    assert json.loads(downloads_lock.read_text())["files"][served.url]["sha256"] == digest
 
-    _serve_as(monkeypatch, "yolov5", (dataclasses.replace(real, url=url, sha256=digest),))
     with build_detector("yolov5", weights="coco", num_classes=20, cache_dir=cache, min_size=SIZE) as det:
         assert det.weights_label == "COCO-pretrained"
         assert next(det.model.parameters()).dtype == torch.float32
         detections, activations = det.run(IMAGES)
     assert activations.values.shape[:2] == (2, model.model[-2].cv3.conv.out_channels)
-    assert len(http_server.requests) == 1  # pinned to the cached file's hash: no second download
+    assert len(http_server.requests) == 1  # the cached file matched its entry: no second download
+
+    # A different file at the same URL (a fresh cache) no longer matches the entry: refused before unpickling.
+    http_server.add(urlsplit(served.url).path.lstrip("/"), data[:-1] + bytes([data[-1] ^ 1]))
+    with pytest.raises(DownloadError, match="yolov5su.pt: does not match its entry in"):
+        build_detector("yolov5", weights="coco", num_classes=20, cache_dir=tmp_path / "fresh")
+
+
+def test_yolo_first_download_loads_when_the_user_trusts_it(http_server, tmp_path, monkeypatch, caplog):
+    _, _, served = _yolo_release_standin(http_server)
+    _serve_as(monkeypatch, "yolov5", (served,))
+    with caplog.at_level("WARNING"):
+        build_detector(
+            "yolov5", weights="coco", num_classes=20, cache_dir=tmp_path, trust_unverified_pickles=True
+        ).close()
+    assert any("trust on first use" in record.message for record in caplog.records)
 
 
 def test_detr_coco_folder_loads_without_backbone_download(http_server, tmp_path, monkeypatch):
@@ -299,7 +322,7 @@ def test_detr_coco_folder_loads_without_backbone_download(http_server, tmp_path,
     for real in DETECTORS["detr_r50"].coco_weights:  # config.json, model.safetensors under resolve/<revision>/
         data = (tmp_path / "hub" / Path(real.filename).name).read_bytes()
         url = _on_loopback(http_server, real.url, data)
-        files.append(dataclasses.replace(real, url=url, sha256=hashlib.sha256(data).hexdigest()))
+        files.append(dataclasses.replace(real, url=url, sha256=hashlib.sha256(data).hexdigest(), size=len(data)))
     _serve_as(monkeypatch, "detr_r50", tuple(files))
     cache = tmp_path / "cache"
 
@@ -316,6 +339,16 @@ def test_detr_coco_folder_loads_without_backbone_download(http_server, tmp_path,
     assert sorted(p.name for p in folder.iterdir() if p.suffix != ".lock") == ["config.json", "model.safetensors"]
     build_detector("detr_r50", weights="coco", num_classes=20, cache_dir=cache).close()
     assert len(http_server.requests) == 2  # both files came from the cache
+
+
+def test_detr_files_are_pinned_by_size_and_sha256_at_the_revision():
+    config, weights = DETECTORS["detr_r50"].coco_weights
+    assert (config.size, config.sha256) == (4_592, "e7bcf3992363f27717a863f14b193140ad2e41d4338ee012730e58a92cae17e6")
+    assert (weights.size, weights.sha256) == (
+        166_587_896,
+        "830f5e2eeaada8c8c8281779dcc8ab12833972eb8514ed0a35be6c1d4420ad81",
+    )
+    assert all(f"/resolve/{detr.REVISION}/" in f.url for f in (config, weights))
 
 
 def test_rescale_follows_short_side_and_long_side_cap():

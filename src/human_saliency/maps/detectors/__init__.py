@@ -55,6 +55,7 @@ def build_detector(
     min_size: int | None = None,
     score_threshold: float = 0.05,
     max_detections: int = 100,
+    trust_unverified_pickles: bool = False,
 ) -> Detector:
     """Build the registry's detector ``name`` in eval mode, on the CPU.
 
@@ -67,6 +68,8 @@ def build_detector(
     category ids 1..num_classes. ``min_size``: the short side the model resizes images to (None: the
     library's default; SSD/SSDlite always use their fixed 300/320 input). Every detector's detections go
     through one post-processing: scores at least ``score_threshold``, at most ``max_detections`` per image.
+    ``trust_unverified_pickles``: load a pickled weight file (yolov5su.pt) on its first download, which only
+    ``downloads.lock`` verifies afterwards.
     """
     if name not in DETECTORS:
         raise ValueError(f"detector {name!r}: unknown; known detectors: {', '.join(DETECTORS)}")
@@ -82,7 +85,18 @@ def build_detector(
                 f"weights='coco' gives VOC's {len(VOC_CLASSES)} classes (COCO classes mapped to VOC), "
                 f"but num_classes is {num_classes}: use 'random' or a checkpoint for other datasets"
             )
-        paths = [fetch_weights(f.url, f.filename, cache_dir, f.sha256) for f in spec.coco_weights]
+        paths = [
+            fetch_weights(
+                f.url,
+                f.filename,
+                cache_dir,
+                f.sha256,
+                size=f.size,
+                pickle=f.pickle,
+                trust_unverified_pickles=trust_unverified_pickles,
+            )
+            for f in spec.coco_weights
+        ]
         model, index_names = family.load_coco(spec, paths)
         label_map = coco_label_map(index_names, source=str(paths[-1]))
         weights_label = "COCO-pretrained"

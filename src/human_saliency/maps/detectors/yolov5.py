@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import nn
 
-from human_saliency.errors import DataError, DownloadError
-from human_saliency.io.weights import WeightFile, load_state, sha256sum
+from human_saliency.errors import DataError
+from human_saliency.io.weights import WeightFile, load_state
 from human_saliency.maps.detectors.base import (
     MODEL_DETECTIONS_CAP,
     Detector,
@@ -33,9 +33,11 @@ LICENCE = "AGPL-3.0 (ultralytics code and yolov5su.pt weights)"
 COCO_WEIGHTS = WeightFile(
     url="https://github.com/ultralytics/assets/releases/download/v8.4.0/yolov5su.pt",
     filename="yolov5su.pt",
-    # Not pinned yet: no trusted copy could be hashed offline. Until it is, "coco" refuses to
-    # unpickle the file and prints its SHA-256 to check against the release and pin here.
+    # No SHA-256 is published for it: its first download records one in downloads.lock, which later runs verify.
     sha256=None,
+    # A pickle of whole objects: fetch_weights refuses a copy that nothing verifies unless the user opts in
+    # (study.trust_unverified_pickles).
+    pickle=True,
 )
 # ultralytics' predict defaults: long side 640 (imgsz), NMS IoU 0.7, grey padding; its box cap is the one every
 # family shares (MODEL_DETECTIONS_CAP, also ultralytics' default).
@@ -59,14 +61,9 @@ class YoloDetector(Detector):
         """YOLOv5s built by this ultralytics version, loaded with the tensors of the model pickled in
         yolov5su.pt (no stale module objects from the release's ultralytics), and its 80 class names."""
         (path,) = paths
-        (weight_file,) = spec.coco_weights
-        if weight_file.sha256 is None:
-            raise DownloadError(
-                f"{path}: refusing to unpickle an unverified file (SHA-256 {sha256sum(path)}): check it against "
-                f"{weight_file.url} and pin it in human_saliency.maps.detectors.yolov5.COCO_WEIGHTS"
-            )
-        # The file pickles whole Python objects, so it can only be read with weights_only=False, which
-        # runs code from the file: acceptable only because fetch_weights has just matched it to the pin.
+        # The file pickles whole Python objects, so it can only be read with weights_only=False, which runs code
+        # from the file: acceptable only because fetch_weights has matched it to its downloads.lock entry, or the
+        # user opted in to trusting its first download (study.trust_unverified_pickles).
         _import_ultralytics()  # unpickling imports ultralytics: do it without its side effects
         try:
             checkpoint = torch.load(path, map_location="cpu", weights_only=False)
