@@ -691,3 +691,10 @@ def test_dropping_more_than_max_dropped_fraction_is_an_error_naming_the_reasons(
 def test_policy_table_lists_every_reason():
     first_words = [line.split(maxsplit=1)[0] for line in prepare_module.__doc__.splitlines() if line.strip()]
     assert [word for word in first_words if word in REASONS] == list(REASONS)
+
+
+def test_shifted_twins_count_as_masked_images_that_were_kept(tmp_path):
+    """Regression: the masked-ids drop check counted only test.json, so every shifted twin read as dropped."""
+    _with_shifted_condition(tmp_path / "raw")
+    _, summary = _prepare(tmp_path, max_dropped_fraction=0.0)
+    assert summary["masks"]["images"] == summary["masks"]["ids"]
