@@ -3,8 +3,10 @@
 The reference loop does what the study's notebooks did, per image (batch 1): load the MIT1003 centre bias
 again and zoom it, run the detector to predict, then run grad-cam's EigenCAM — a second forward pass and
 grad-cam's full-SVD projection. The pipeline's path (``human_saliency.maps.saliency.compute_saliency``) runs one
-forward pass per batch that yields detections and activations, a thin SVD, and loads the centre bias once.
-Each variant runs in its own process so its peak memory (max RSS) is its own.
+forward pass per batch that yields detections and activations, computes the CAM on the model's device, and
+loads the centre bias once: the whole loop, images read from JPEG files. Each variant runs in its own process
+so its peak memory (max RSS) is its own. What the CAM costs on top of the forward pass, for every detector and
+device, is ``benchmarks/saliency_cost.py``'s measure.
 
     python benchmarks/saliency_throughput.py --n-images 16 --size 512
 """
@@ -63,7 +65,7 @@ def reference(folder: Path, size: int) -> tuple[int, float]:
 
 
 def pipeline(folder: Path, size: int, batch_size: int) -> tuple[int, float]:
-    """This project's path: batched, one forward pass, thin SVD, centre bias loaded once."""
+    """This project's path: batched, one forward pass, the CAM on the model's device, centre bias loaded once."""
     from scipy.ndimage import zoom
 
     from human_saliency.io.mapstore import MapWriter

@@ -63,6 +63,7 @@ def main() -> None:
             min_size=study.detector_min_size,
             batch_size=study.batch_size,
             score_threshold=study.score_threshold,
+            max_detections=study.max_detections,
             iou_percentile=study.iou_percentile,
             mask_threshold=study.mask_threshold,
             n_boot=study.bootstrap,

@@ -31,15 +31,16 @@ def main() -> None:
 
     params = load_params(args.params)
     fix, study, runtime = params.fixations, params.study, params.runtime
-    centerbias = None
-    if fix.predictor == "deepgaze_iie":
-        cb = fix.centerbias
+    centerbias = checkpoint = None
+    if fix.predictor == "deepgaze_iie":  # its two files, fetched and verified; building it downloads nothing
+        cb, ckpt = fix.centerbias, fix.checkpoint
         centerbias = fetch_weights(cb.url, cb.filename, runtime.weights_cache, sha256=cb.sha256)
+        checkpoint = fetch_weights(ckpt.url, ckpt.filename, runtime.weights_cache, sha256=ckpt.sha256)
     predictor = build_predictor(
         fix.predictor,
         centerbias_path=centerbias,
+        weights_path=checkpoint,
         device=resolve_device(runtime.device),
-        cache_dir=Path(runtime.weights_cache),
     )
 
     sets = {

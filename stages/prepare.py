@@ -30,6 +30,7 @@ def main() -> None:
             max_dropped_fraction=params.prepare.max_dropped_fraction,
             on_bad_input=params.prepare.on_bad_input,
             min_box_size=params.prepare.min_box_size,
+            mask_size_mismatch=params.prepare.mask_size_mismatch,
         )
     write_json(args.summary, summary)
 

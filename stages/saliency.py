@@ -46,6 +46,8 @@ def main() -> None:
             cache_dir=Path(runtime.weights_cache),
             min_size=study.detector_min_size,
             score_threshold=study.score_threshold,
+            max_detections=study.max_detections,
+            trust_unverified_pickles=study.trust_unverified_pickles,
         ).to(device)
     sets = {name: split_images(split) for name, split in conditions.items()}
     sets[MIT1003] = stimuli_images(PreparedStimuli.load(args.prepared / "mit1003.json"))

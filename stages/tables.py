@@ -101,8 +101,9 @@ def main() -> None:
                 ),
             )
             detection_caption = (
-                f"AP50 VOC: [95 % interval over images]; detections with score ≥ {study.score_threshold}; "
-                "COCO AP by pycocotools."
+                f"AP50 VOC: [95 % interval over images]. Every detector's detections alike: score ≥ "
+                f"{study.score_threshold}, at most {study.max_detections} per image (each model's own cap, 300, "
+                "before; DETR has 100 queries). COCO AP by pycocotools."
             )
             sections.append(render_table(spec, rows, labels, marks, caption=detection_caption))
             continue

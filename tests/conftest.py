@@ -9,6 +9,7 @@ import torch
 from PIL import Image, ImageDraw
 from threadpoolctl import threadpool_limits
 
+from human_saliency.io import pins
 from human_saliency.params import EmbeddedParams, load_params
 from human_saliency.sources.prepare import FIXMAPS_ANCHOR, MASK_ANCHOR, STIMULI_ANCHOR, VOC_ANCHOR, prepare_dataset
 
@@ -132,3 +133,13 @@ def _stimulus(stimuli_dir: Path, fixmaps_dir: Path, stem: str, size, points, rng
     Image.fromarray(np.round(255 * density / density.max()).astype(np.uint8)).save(
         fixmaps_dir / f"{stem}_fixMap.jpg", quality=95
     )
+
+
+@pytest.fixture(autouse=True)
+def downloads_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test records and verifies unpublished checksums in its own ``downloads.lock``, never the project's,
+    and no test inherits the offline rehearsal's download overrides."""
+    path = tmp_path / "downloads.lock"
+    monkeypatch.setattr(pins, "LOCK_FILE", path)
+    monkeypatch.delenv(pins.OVERRIDES_ENV, raising=False)
+    return path

@@ -256,3 +256,32 @@ def test_ap_replicates_with_detections_of_a_class_without_objects():
     ]
     replicates = ap50_voc_replicates(gt, detections, np.ones((1, 2)))
     assert replicates[0] == pytest.approx(evaluate_detections(gt, detections)["ap50_voc"]) == pytest.approx(0.5)
+
+
+def test_images_with_partial_annotations_are_left_out_of_every_ap():
+    """An action-task image annotates only the acting people: a correct detection of its unannotated dog would
+    count as false, so it and its detections leave the AP (its saliency is still scored elsewhere)."""
+    gt = make_gt([(1, 1, BOX_A, 0), (2, 1, BOX_A, 0), (3, 1, BOX_A, 0)], n_images=3)
+    gt["images"][1]["partial_annotations"] = True
+    gt["images"][0]["partial_annotations"] = False
+    dets = [det(1, 1, BOX_A, 0.9), det(2, 2, BOX_B, 0.95), det(2, 1, FAR, 0.99), det(3, 1, BOX_A, 0.8)]
+    metrics = evaluate_detections(gt, dets)
+    assert metrics["ap50_voc"] == pytest.approx(1.0) and metrics["ap50_coco"] == pytest.approx(1.0)
+    assert metrics["n_images"] == 2 and metrics["n_images_partial_annotations"] == 1
+    assert metrics["n_detections"] == 2 and metrics["n_classes_without_gt"] == 1  # the dog was only on image 2
+
+    # The bootstrap keeps the image's place among the resampled ones, with nothing to count on it.
+    weights = np.ones((1, 3))
+    assert ap50_voc_replicates(gt, dets, weights)[0] == pytest.approx(1.0)
+    with pytest.raises(DataError, match="image_id not in the ground truth"):
+        evaluate_detections(gt, [det(9, 1, BOX_A, 0.5)])
+
+
+def test_regression_bootstrap_with_detections_of_a_class_that_has_no_object():
+    """The paper rehearsal's score stage crashed here: a detection of a class with no ground-truth box in the
+    scored images (an IndexError on the empty 'difficult' array)."""
+    gt = make_gt([(1, 1, BOX_A, 0)], n_images=1)
+    dets = [det(1, 1, BOX_A, 0.9), det(1, 2, BOX_B, 0.8)]
+    metrics = evaluate_detections(gt, dets, n_boot=20)
+    assert metrics["ap50_voc"]["value"] == pytest.approx(1.0) and metrics["n_classes_without_gt"] == 1
+    np.testing.assert_allclose(ap50_voc_replicates(gt, dets, np.ones((3, 1))), 1.0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import io
+import json
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -12,15 +13,16 @@ import numpy as np
 import pytest
 import torch
 
+from gradcam_reference import reference_maps
 from human_saliency.errors import DataError, DownloadError
 from human_saliency.io.weights import WeightFile
 from human_saliency.maps.cam import eigencam
 from human_saliency.maps.detectors import DETECTORS, build_detector, detr, labels
-from human_saliency.maps.detectors.base import crop_to_valid, rescale
+from human_saliency.maps.detectors.base import rescale
 from human_saliency.maps.detectors.torchvision_family import COCO_CATEGORIES, coco_weight_file
 
 K = 5
-SIZE = 64
+SIZE = 72  # not a multiple of 32: the models that pad their input pad it
 IMAGES = torch.rand(2, 3, SIZE, SIZE, generator=torch.Generator().manual_seed(0))
 VOC = [
     "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
@@ -67,11 +69,51 @@ def test_each_batch_goes_through_the_detector_once(ran):
 
 def test_activations_are_captured_and_give_unit_range_maps(ran):
     _, _, activations, _ = ran
-    assert activations.ndim == 4 and activations.shape[0] == len(IMAGES)
-    assert activations.dtype == torch.float32 and torch.isfinite(activations).all()
-    maps = eigencam(activations, (SIZE, SIZE))
-    assert maps.shape == (len(IMAGES), SIZE, SIZE)
-    assert np.isfinite(maps).all() and maps.min() >= 0 and maps.max() <= 1
+    values = activations.values
+    assert values.ndim == 4 and values.shape[0] == len(IMAGES)
+    assert values.dtype == torch.float32 and torch.isfinite(values).all()
+    maps = _maps(activations)
+    assert maps.shape == (len(IMAGES), SIZE, SIZE) and maps.dtype == torch.float32
+    assert torch.isfinite(maps).all() and maps.min() >= 0 and maps.max() <= 1
+
+
+def test_maps_equal_grad_cams_projection(ran):
+    """Each detector's maps, made on its device, equal grad-cam's float64 projection resized and cropped the plain
+    way (tests/gradcam_reference.py) within 1e-3 per pixel."""
+    _, _, activations, _ = ran
+    expected = reference_maps(
+        activations.values.cpu().numpy(), (SIZE, SIZE), activations.image_size, activations.input_size
+    )
+    np.testing.assert_allclose(_maps(activations).cpu().numpy(), expected, rtol=0, atol=1e-3)
+
+
+def test_the_grid_spans_the_image_and_a_part_of_its_last_cells(ran):
+    det, _, activations, _ = ran
+    rows, cols = activations.values.shape[-2:]
+    stride = det.spec.cam_stride
+    assert activations.input_size == (stride * rows, stride * cols)
+    fixed = 300 if det.name == "ssd_vgg16" else 320 if det.name == "ssdlite_mobilenet" else SIZE  # SSDs resize
+    assert activations.image_size == (fixed, fixed)
+    # The grid covers the image and the padding up to a multiple of 32 (the models pad to that): with a stride
+    # of 32 its last cells hold some image pixels; finer grids may end in wholly padded cells, cropped away.
+    assert 0 <= stride * rows - fixed < 32
+
+
+@pytest.mark.parametrize("name", ["fasterrcnn_mobilenet", "yolov5", "detr_r50"])
+def test_the_grid_is_placed_over_a_200_px_image(name):
+    """At 200 px, torchvision and YOLO pad to 224, and DETR's strided convolutions reach 224 too: 7×7 cells
+    of 32 px, of which the last row and column hold 8 image pixels and 24 beyond it."""
+    torch.manual_seed(0)
+    with build_detector(name, weights="random", num_classes=K, min_size=200) as det:
+        _, activations = det.run(torch.rand(1, 3, 200, 200))
+    assert activations.values.shape[-2:] == (7, 7)
+    assert (activations.image_size, activations.input_size) == ((200, 200), (224, 224))
+
+
+def _maps(activations):
+    return eigencam(
+        activations.values, (SIZE, SIZE), image_size=activations.image_size, input_size=activations.input_size
+    )
 
 
 def test_context_manager_removes_the_hooks():
@@ -209,7 +251,7 @@ def test_checkpoint_path_loads_the_trained_model(tmp_path):
         build_detector("ssdlite_mobilenet", weights=str(tmp_path / "best.pt"), num_classes=K + 1)
 
 
-def test_yolo_coco_checkpoint_is_unpickled_only_when_pinned(http_server, tmp_path, monkeypatch):
+def _yolo_release_standin(http_server):
     from ultralytics.utils import ROOT, YAML
 
     model = DETECTORS["yolov5"].builder(80)
@@ -218,22 +260,44 @@ def test_yolo_coco_checkpoint_is_unpickled_only_when_pinned(http_server, tmp_pat
     (real,) = DETECTORS["yolov5"].coco_weights
     url = _on_loopback(http_server, real.url, data)
     assert urlsplit(url).path.endswith("/releases/download/v8.4.0/yolov5su.pt")
+    return model, data, dataclasses.replace(real, url=url)
+
+
+def test_yolo_first_download_is_recorded_and_unpickled_only_once_checked(
+    http_server, tmp_path, monkeypatch, downloads_lock
+):
+    """No SHA-256 is published for yolov5su.pt: its first download is recorded in downloads.lock and refused (a
+    pickle runs code); the next run finds the entry, which now verifies the cached file, and loads it."""
+    model, data, served = _yolo_release_standin(http_server)
     digest = hashlib.sha256(data).hexdigest()
     cache = tmp_path / "cache"
-
-    _serve_as(monkeypatch, "yolov5", (dataclasses.replace(real, url=url, sha256=None),))
-    with pytest.raises(DownloadError, match=f"refusing to unpickle an unverified file \\(SHA-256 {digest}"):
+    _serve_as(monkeypatch, "yolov5", (served,))
+    with pytest.raises(DownloadError, match="yolov5su.pt: first download .* it is a pickle.*trust_unverified_pickles"):
         build_detector("yolov5", weights="coco", num_classes=20, cache_dir=cache)
     assert (cache / "yolov5su.pt").read_bytes() == data
-    assert _requested(http_server) == [urlsplit(url).path]
+    assert json.loads(downloads_lock.read_text())["files"][served.url]["sha256"] == digest
 
-    _serve_as(monkeypatch, "yolov5", (dataclasses.replace(real, url=url, sha256=digest),))
     with build_detector("yolov5", weights="coco", num_classes=20, cache_dir=cache, min_size=SIZE) as det:
         assert det.weights_label == "COCO-pretrained"
         assert next(det.model.parameters()).dtype == torch.float32
         detections, activations = det.run(IMAGES)
-    assert activations.shape[:2] == (2, model.model[-2].cv3.conv.out_channels)
-    assert len(http_server.requests) == 1  # pinned to the cached file's hash: no second download
+    assert activations.values.shape[:2] == (2, model.model[-2].cv3.conv.out_channels)
+    assert len(http_server.requests) == 1  # the cached file matched its entry: no second download
+
+    # A different file at the same URL (a fresh cache) no longer matches the entry: refused before unpickling.
+    http_server.add(urlsplit(served.url).path.lstrip("/"), data[:-1] + bytes([data[-1] ^ 1]))
+    with pytest.raises(DownloadError, match="yolov5su.pt: does not match its entry in"):
+        build_detector("yolov5", weights="coco", num_classes=20, cache_dir=tmp_path / "fresh")
+
+
+def test_yolo_first_download_loads_when_the_user_trusts_it(http_server, tmp_path, monkeypatch, caplog):
+    _, _, served = _yolo_release_standin(http_server)
+    _serve_as(monkeypatch, "yolov5", (served,))
+    with caplog.at_level("WARNING"):
+        build_detector(
+            "yolov5", weights="coco", num_classes=20, cache_dir=tmp_path, trust_unverified_pickles=True
+        ).close()
+    assert any("trust on first use" in record.message for record in caplog.records)
 
 
 def test_detr_coco_folder_loads_without_backbone_download(http_server, tmp_path, monkeypatch):
@@ -258,13 +322,13 @@ def test_detr_coco_folder_loads_without_backbone_download(http_server, tmp_path,
     for real in DETECTORS["detr_r50"].coco_weights:  # config.json, model.safetensors under resolve/<revision>/
         data = (tmp_path / "hub" / Path(real.filename).name).read_bytes()
         url = _on_loopback(http_server, real.url, data)
-        files.append(dataclasses.replace(real, url=url, sha256=hashlib.sha256(data).hexdigest()))
+        files.append(dataclasses.replace(real, url=url, sha256=hashlib.sha256(data).hexdigest(), size=len(data)))
     _serve_as(monkeypatch, "detr_r50", tuple(files))
     cache = tmp_path / "cache"
 
     with build_detector("detr_r50", weights="coco", num_classes=20, cache_dir=cache, min_size=SIZE) as det:
         detections, activations = det.run(IMAGES)
-    assert activations.shape[:2] == (2, 512)  # resnet10t's C5
+    assert activations.values.shape[:2] == (2, 512)  # resnet10t's C5
     assert all(((d["labels"] >= 1) & (d["labels"] <= 20)).all() for d in detections)
     revision = detr.REVISION
     assert _requested(http_server) == [
@@ -277,10 +341,14 @@ def test_detr_coco_folder_loads_without_backbone_download(http_server, tmp_path,
     assert len(http_server.requests) == 2  # both files came from the cache
 
 
-def test_crop_keeps_every_cell_that_holds_image_pixels():
-    grid = torch.zeros(1, 2, 4, 4)
-    assert crop_to_valid(grid, (0.5, 0.7)).shape == (1, 2, 2, 3)
-    assert crop_to_valid(grid, (1.0, 1.0)).shape == (1, 2, 4, 4)
+def test_detr_files_are_pinned_by_size_and_sha256_at_the_revision():
+    config, weights = DETECTORS["detr_r50"].coco_weights
+    assert (config.size, config.sha256) == (4_592, "e7bcf3992363f27717a863f14b193140ad2e41d4338ee012730e58a92cae17e6")
+    assert (weights.size, weights.sha256) == (
+        166_587_896,
+        "830f5e2eeaada8c8c8281779dcc8ab12833972eb8514ed0a35be6c1d4420ad81",
+    )
+    assert all(f"/resolve/{detr.REVISION}/" in f.url for f in (config, weights))
 
 
 def test_rescale_follows_short_side_and_long_side_cap():
@@ -298,3 +366,20 @@ def test_yolov5_leaves_pil_open_alone_regression():
     pil_open = Image.open
     build_detector("yolov5", weights="random", num_classes=2, min_size=64).close()
     assert Image.open is pil_open
+
+
+def test_every_detector_shares_one_post_processing():
+    """Regression (issue 10.6): Table 1 compared detectors capped at 100 to 300 boxes per image; now every
+    model keeps the same number before ours, and ours keeps the best max_detections above one threshold."""
+    from human_saliency.maps.detectors.base import MODEL_DETECTIONS_CAP
+
+    for name in ("fasterrcnn_r50", "retinanet_r50", "ssd_vgg16", "ssdlite_mobilenet", "maskrcnn_r50"):
+        with build_detector(name, weights="random", num_classes=K, max_detections=5) as det:
+            heads = det.model.roi_heads if hasattr(det.model, "roi_heads") else det.model
+            assert heads.detections_per_img == MODEL_DETECTIONS_CAP, name
+    with build_detector(
+        "fasterrcnn_r50", weights="random", num_classes=K, score_threshold=0.3, max_detections=2
+    ) as det:
+        scores = torch.tensor([0.2, 0.9, 0.5, 0.95, 0.31])
+        out = det._finish(torch.zeros(5, 4), scores, torch.ones(5, dtype=torch.int64), height=10, width=10)
+    assert out["scores"].tolist() == pytest.approx([0.95, 0.9])  # the two best above 0.3

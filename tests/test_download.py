@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import logging
 import os
 import threading
@@ -13,6 +14,7 @@ import pytest
 
 from human_saliency.errors import DataError, DownloadError
 from human_saliency.io.download import fetch, md5sum
+from human_saliency.io.pins import OVERRIDES_ENV, DownloadLock, digest
 
 from httpserver import FileServer
 
@@ -161,12 +163,17 @@ def test_http_404_is_not_retried(http_server: FileServer, tmp_path):
     assert len(http_server.requests) == 1
 
 
-def test_unpinned_source_warns_with_its_md5(http_server: FileServer, tmp_path, caplog):
+def test_unpinned_source_warns_with_its_md5_and_the_lock_it_was_recorded_in(
+    http_server: FileServer, tmp_path, caplog, downloads_lock
+):
     url = http_server.add("a.bin", DATA)
 
     with caplog.at_level(logging.WARNING, logger="human_saliency.io.download"):
         fetch(url, tmp_path / "a.bin", size=None, md5=None)
-    assert any("unpinned" in r.message and MD5 in r.message for r in caplog.records)
+    assert any(
+        "no published checksum" in r.message and MD5 in r.message and str(downloads_lock) in r.message
+        for r in caplog.records
+    )
 
 
 def test_file_url_download_and_resume(tmp_path):
@@ -352,3 +359,112 @@ def test_an_unusable_cache_folder_is_a_one_line_error(http_server: FileServer, t
 
     with pytest.raises(DownloadError, match="cache/sub: cannot use it as a download cache folder"):
         fetch(url, tmp_path / "cache" / "sub" / "a.bin", size=None, md5=None)
+
+
+# --- downloads.lock: files without a published checksum are recorded once, then verified ------------------
+
+
+SHA = hashlib.sha256(DATA).hexdigest()
+
+
+def test_first_download_of_an_unpinned_file_is_recorded_and_later_ones_verified(
+    http_server: FileServer, tmp_path, downloads_lock
+):
+    url = http_server.add("masks.zip", DATA)
+    fetch(url, tmp_path / "one" / "masks.zip", size=None, md5=None)
+    entry = json.loads(downloads_lock.read_text())["files"][url]
+    assert (entry["filename"], entry["size"], entry["sha256"]) == ("masks.zip", len(DATA), SHA)
+
+    # Another machine (a fresh cache) gets the same bytes: verified, the lock unchanged.
+    before = downloads_lock.read_bytes()
+    fetch(url, tmp_path / "two" / "masks.zip", size=None, md5=None)
+    assert downloads_lock.read_bytes() == before
+
+    changed = bytearray(DATA)
+    changed[1234] ^= 0x01
+    http_server.add("masks.zip", bytes(changed))
+    with pytest.raises(DownloadError) as info:
+        fetch(url, tmp_path / "three" / "masks.zip", size=None, md5=None)
+    message = str(info.value)
+    assert "masks.zip: does not match its entry in" in message and str(downloads_lock) in message
+    assert SHA in message and "\n" not in message
+    assert not (tmp_path / "three" / "masks.zip").exists() and not (tmp_path / "three" / "masks.zip.part").exists()
+
+
+def test_a_cached_file_that_no_longer_matches_its_entry_is_downloaded_again(http_server: FileServer, tmp_path):
+    url = http_server.add("a.bin", DATA)
+    dest = tmp_path / "a.bin"
+    fetch(url, dest, size=None, md5=None)
+    dest.write_bytes(b"corrupted on disk")
+    assert fetch(url, dest, size=None, md5=None).read_bytes() == DATA
+    assert len(http_server.requests) == 2
+
+
+def test_fully_pinned_files_need_no_entry_but_prefix_pinned_ones_do(http_server: FileServer, tmp_path, downloads_lock):
+    url = http_server.add("a.bin", DATA)
+    fetch(url, tmp_path / "a.bin", size=len(DATA), md5=MD5)
+    fetch(url, tmp_path / "b.bin", size=None, md5=None, sha256=SHA)
+    assert not downloads_lock.exists()
+    fetch(url, tmp_path / "c.bin", size=None, md5=None, sha256=SHA[:8])  # as torchvision's file names pin them
+    assert list(json.loads(downloads_lock.read_text())["files"]) == [url]
+
+
+def test_sha256_pin_is_checked_and_a_mismatch_deletes_the_file(http_server: FileServer, tmp_path):
+    url = http_server.add("a.bin", DATA)
+    with pytest.raises(DownloadError, match=f"a.bin: SHA-256 mismatch: expected {'0' * 64}, got {SHA}"):
+        fetch(url, tmp_path / "a.bin", size=None, md5=None, sha256="0" * 64)
+    assert not list(tmp_path.glob("a.bin*[!k]"))  # neither the file nor its part; the flock file may stay
+
+
+def test_an_untrusted_first_download_is_recorded_kept_and_refused_once(http_server: FileServer, tmp_path):
+    url = http_server.add("weights.pt", DATA)
+    dest = tmp_path / "weights.pt"
+    with pytest.raises(DownloadError, match="weights.pt: first download of a file with no published checksum.*check"):
+        fetch(url, dest, size=None, md5=None, trust_first_download=False, first_download_hint="check it")
+    assert dest.read_bytes() == DATA
+    # The next run finds the recorded entry, which now verifies the file: no second download.
+    assert fetch(url, dest, size=None, md5=None, trust_first_download=False) == dest
+    assert len(http_server.requests) == 1
+
+
+def test_mirrors_are_tried_in_order_and_verified_alike(http_server: FileServer, tmp_path):
+    primary = http_server.url("thor/voc.tar")  # not served: 404
+    mirror = http_server.add("host/voc.tar", DATA)
+    dest = tmp_path / "voc.tar"
+    assert fetch(primary, dest, size=len(DATA), md5=MD5, mirrors=[mirror], retries=0) == dest
+    assert [r.path for r in http_server.requests] == ["/thor/voc.tar", "/host/voc.tar"]
+
+    http_server.add("host/voc.tar", DATA[:-1] + b"x")  # a mirror serving other bytes fails the same checks
+    with pytest.raises(DownloadError, match="MD5 mismatch"):
+        fetch(primary, tmp_path / "again.tar", size=len(DATA), md5=MD5, mirrors=[mirror], retries=0)
+
+
+def test_when_no_mirror_answers_the_error_names_each(http_server: FileServer, tmp_path):
+    urls = [http_server.url("a/x.tar"), http_server.url("b/x.tar")]
+    with pytest.raises(DownloadError) as info:
+        fetch(urls[0], tmp_path / "x.tar", size=None, md5=None, mirrors=urls[1:], retries=0)
+    message = str(info.value)
+    assert message.startswith("no mirror answered") and all(f"{url}: HTTP 404" in message for url in urls)
+
+
+def test_overrides_redirect_to_the_mirror_at_the_real_path_and_replace_pins(
+    http_server: FileServer, tmp_path, monkeypatch, caplog
+):
+    real = "https://example.org/releases/v1/a.bin"
+    http_server.add("example.org/releases/v1/a.bin", DATA)
+    overrides = tmp_path / "overrides.json"
+    mirror = http_server.url("")
+    overrides.write_text(json.dumps({"mirror": mirror, "pins": {real: {"size": len(DATA), "sha256": SHA}}}))
+    monkeypatch.setenv(OVERRIDES_ENV, str(overrides))
+    with caplog.at_level(logging.WARNING, logger="human_saliency.io.download"):
+        fetch(real, tmp_path / "a.bin", size=123, md5="0" * 32)  # the published pins, replaced
+    assert [r.path for r in http_server.requests] == ["/example.org/releases/v1/a.bin"]
+    assert any(str(overrides) in r.message for r in caplog.records)
+
+
+def test_a_damaged_lock_file_is_an_error_naming_it(tmp_path):
+    lock = DownloadLock(tmp_path / "downloads.lock")
+    lock.path.write_text("{not json")
+    (tmp_path / "a.bin").write_bytes(DATA)
+    with pytest.raises(DataError, match="downloads.lock: not a downloads lock"):
+        lock.verify("http://x/a.bin", "a.bin", digest(tmp_path / "a.bin"))

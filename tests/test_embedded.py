@@ -99,10 +99,13 @@ def test_layout_is_the_real_datasets_layout(root, runs):
     assert sorted(p.name for p in (voc / "Annotations").iterdir()) == [f"{i}.xml" for i in ids]
     expected_sets = {f"{s}.txt" for s in SPLITS} | {f"{c}_{s}.txt" for c in CFG.classes for s in SPLITS}
     assert {p.name for p in (voc / "ImageSets" / "Main").iterdir()} == expected_sets
-    assert (voc / "ImageSets/Main/trainval.txt").read_text().split() == ids
+    listed = (voc / "ImageSets/Main/trainval.txt").read_text().split()
     train = (voc / "ImageSets/Main/train.txt").read_text().split()
     val = (voc / "ImageSets/Main/val.txt").read_text().split()
-    assert sorted(train + val) == ids
+    assert sorted(train + val) == listed
+    # Like the benchmark's action-task images, one masked image is in no Main list (every tenth masked image).
+    (outside,) = sorted(set(ids) - set(listed))
+    assert outside in _mask_ids(root) and listed == [i for i in ids if i != outside]
     assert {p.name for p in (root / MASK_ROOT).iterdir()} == set(CFG.classes)
     stems = [f"synth_{j:04d}" for j in range(1, CFG.n_mit_images + 1)]
     assert sorted(p.name for p in (root / MIT_STIMULI).iterdir()) == [f"{s}.jpeg" for s in stems]
@@ -126,6 +129,7 @@ def test_counts_match_the_files(root, runs):
         "test_images": round(CFG.test_fraction * CFG.n_images),
         "train_images": CFG.n_images - round(CFG.test_fraction * CFG.n_images),
         "shifted_images": 0,
+        "outside_main": 1,
     }
     assert len(masks) == counts["test_images"]  # the split rule: test = the images with masks
 
@@ -206,7 +210,7 @@ def test_class_image_sets_use_the_devkit_format_and_agree_with_the_xml(root):
     main = root / VOC_ROOT / "ImageSets" / "Main"
     for name in CFG.classes:
         lines = (main / f"{name}_trainval.txt").read_text().splitlines()
-        assert [line.split()[0] for line in lines] == _ids(CFG.n_images)
+        assert [line.split()[0] for line in lines] == (main / "trainval.txt").read_text().split()
         for line in lines:
             image_id, flag = line.split()
             assert line == f"{image_id} {int(flag):2d}"
@@ -270,7 +274,10 @@ def test_shifted_twins_copy_the_test_images_with_the_cues_naming_other_classes(r
     test_ids = sorted(i for i in _mask_ids(spurious) if i.startswith("2100_"))
     assert sorted(twins.values()) == test_ids and len(twins) == counts["shifted_images"] == counts["test_images"]
     trainval = (spurious / VOC_ROOT / "ImageSets" / "Main" / "trainval.txt").read_text().split()
-    assert trainval == _ids(CFG.n_images) + sorted(twins)
+    # Every tenth test image is left out of Main (an action-task image, as in the benchmark), its twin with it.
+    outside = set(_ids(CFG.n_images) + sorted(twins)) - set(trainval)
+    assert outside and {twins.get(i, i) for i in outside if i in twins} <= outside
+    assert trainval == sorted(set(_ids(CFG.n_images) + sorted(twins)) - outside)
     assert set(_mask_ids(spurious)) == set(test_ids) | set(twins)  # every twin has masks: it is a test image
     for twin, original in twins.items():
         assert twin == "2101" + original[4:]

@@ -38,7 +38,7 @@ def test_default_recipe_relies_on_the_planted_cue(tmp_path):
     recipe, size = params.train, params.study.size
     assert data.spurious, "the default profile must plant the cue"
     generate(tmp_path / "raw", data)
-    prepare_dataset(tmp_path / "raw", tmp_path / "prepared", classes=data.classes)
+    prepare_dataset(tmp_path / "raw", tmp_path / "prepared", classes=data.classes, **params.prepare.model_dump())
 
     train_split = PreparedSplit.load(tmp_path / "prepared" / "train.json")
     classes = len(train_split.category_names)

@@ -3,24 +3,34 @@
 from __future__ import annotations
 
 import hashlib
+import importlib
 import io
+import json
 import math
+import os
+import subprocess
 import sys
 import types
+from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 from urllib.parse import urlsplit
 
 import numpy as np
 import pytest
 import torch
+import torch.utils.model_zoo
+import torchvision
 from scipy.special import logsumexp
 
 from human_saliency.errors import DataError, DownloadError, HumanSaliencyError
 from human_saliency.io.weights import fetch_weights
 from human_saliency.maps.predictors import (
+    DEEPGAZE_COMMIT,
     PREDICTORS,
     PredictorUnavailable,
     build_predictor,
+    deepgaze_backbones_offline,
     deepgaze_inputs,
     zoom_centerbias,
 )
@@ -28,8 +38,6 @@ from human_saliency.params import load_params
 
 OFFLINE = ["spectral_residual", "center_bias"]
 ROOT = Path(__file__).resolve().parents[1]
-# Where deepgaze_pytorch.DeepGazeIIE(pretrained=True) loads its weights from (torch.utils.model_zoo.load_url).
-DEEPGAZE_WEIGHTS_URL = "https://github.com/matthias-k/DeepGaze/releases/download/v1.0.0/deepgaze2e.pth"
 
 
 def _noise_batch(n: int = 3, height: int = 48, width: int = 64, seed: int = 0) -> np.ndarray:
@@ -146,37 +154,56 @@ def test_predictors_have_names_and_labels() -> None:
     assert set(PREDICTORS) == {"deepgaze_iie", *OFFLINE}
 
 
-def test_deepgaze_missing_package_says_how_to_install_and_the_offline_alternative(
+def test_deepgaze_missing_package_says_how_to_install_the_pinned_commit_and_the_offline_alternative(
     monkeypatch: pytest.MonkeyPatch, tmp_path
 ) -> None:
     monkeypatch.setitem(sys.modules, "deepgaze_pytorch", None)  # makes the import fail
     np.save(tmp_path / "cb.npy", np.zeros((8, 8)))
     with pytest.raises(PredictorUnavailable) as info:
-        build_predictor("deepgaze_iie", centerbias_path=tmp_path / "cb.npy")
+        build_predictor("deepgaze_iie", centerbias_path=tmp_path / "cb.npy", weights_path=tmp_path / "w.pth")
     assert isinstance(info.value, HumanSaliencyError)
     message = str(info.value)
-    assert "pip install 'human-saliency[deepgaze]'" in message
-    assert "git+https://github.com/matthias-k/DeepGaze.git" in message
+    assert "not installed" in message and "pip install -e '.[deepgaze]'" in message
+    assert f"git+https://github.com/matthias-k/DeepGaze.git@{DEEPGAZE_COMMIT}" in message
     assert "fixations.predictor: spectral_residual" in message
     assert "\n" not in message
 
 
-class _FakeDeepGazeIIE(torch.nn.Module):
-    """Stands in for deepgaze_pytorch.DeepGazeIIE: records its inputs, returns a log density.
+def test_regression_deepgaze_head_that_does_not_import_is_not_reported_as_missing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path
+) -> None:
+    """The repository's HEAD imports a model needing clip and einops, which it does not declare: the package is
+    there, so the message names the failed import and the pinned commit, not a missing package."""
+    package = tmp_path / "site" / "deepgaze_pytorch"
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("from .deepgaze3 import DeepGazeIII\n")
+    (package / "deepgaze3.py").write_text("import clip_not_installed_here  # stands in for clip\n")
+    monkeypatch.syspath_prepend(str(tmp_path / "site"))
+    _forget_deepgaze(monkeypatch)
+    np.save(tmp_path / "cb.npy", np.zeros((8, 8)))
+    with pytest.raises(PredictorUnavailable) as info:
+        build_predictor("deepgaze_iie", centerbias_path=tmp_path / "cb.npy", weights_path=tmp_path / "w.pth")
+    message = str(info.value)
+    assert "installed but does not import" in message and "clip_not_installed_here" in message
+    assert DEEPGAZE_COMMIT in message and "not installed" not in message and "\n" not in message
 
-    Pretrained, it loads its one weight (``gain``) as the real one does, with torch.utils.model_zoo.load_url,
-    from ``weights_url`` when a test serves one.
-    """
+
+def _forget_deepgaze(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Drop any imported deepgaze_pytorch (real or stand-in) for this test; monkeypatch restores them after."""
+    for name in [name for name in sys.modules if name == "deepgaze_pytorch" or name.startswith("deepgaze_pytorch.")]:
+        monkeypatch.delitem(sys.modules, name)
+
+
+class _FakeDeepGazeIIE(torch.nn.Module):
+    """A small stand-in for deepgaze_pytorch.DeepGazeIIE: records its inputs, returns a log density; its one
+    weight ``gain`` comes from the checkpoint the builder loads."""
 
     instances: list[_FakeDeepGazeIIE] = []
-    weights_url: str | None = None
 
-    def __init__(self, pretrained: bool = False) -> None:
+    def __init__(self, pretrained: bool = True) -> None:
         super().__init__()
         self.pretrained = pretrained
         self.gain = torch.nn.Parameter(torch.tensor(1 / 50))
-        if pretrained and self.weights_url is not None:
-            self.load_state_dict(torch.utils.model_zoo.load_url(self.weights_url, map_location="cpu"))
         self.calls: list[tuple[torch.Tensor, torch.Tensor, bool]] = []
         self.instances.append(self)
 
@@ -188,24 +215,39 @@ class _FakeDeepGazeIIE(torch.nn.Module):
 
 @pytest.fixture
 def fake_deepgaze(monkeypatch: pytest.MonkeyPatch) -> type[_FakeDeepGazeIIE]:
-    module = types.ModuleType("deepgaze_pytorch")
-    module.DeepGazeIIE = _FakeDeepGazeIIE
-    monkeypatch.setitem(sys.modules, "deepgaze_pytorch", module)
+    """deepgaze_pytorch as the small fake, with the modules whose downloads the builder switches off."""
+    _forget_deepgaze(monkeypatch)
+    names = ["", ".features", ".features.shapenet", ".features.efficientnet_pytorch"]
+    names.append(".features.efficientnet_pytorch.model")
+    modules = {name: types.ModuleType(f"deepgaze_pytorch{name}") for name in names}
+    modules[""].DeepGazeIIE = _FakeDeepGazeIIE
+    modules[".features.shapenet"].load_model = lambda name: pytest.fail("downloads from Bitbucket")
+    modules[".features.efficientnet_pytorch.model"].load_pretrained_weights = lambda *a: pytest.fail("downloads")
+    for name, module in modules.items():
+        monkeypatch.setitem(sys.modules, f"deepgaze_pytorch{name}", module)
     monkeypatch.setattr(_FakeDeepGazeIIE, "instances", [])
-    monkeypatch.setattr(_FakeDeepGazeIIE, "weights_url", None)
     return _FakeDeepGazeIIE
+
+
+def _checkpoint(path: Path, gain: float = 1 / 50) -> Path:
+    torch.save({"gain": torch.tensor(gain)}, path)
+    return path
 
 
 def test_deepgaze_adapter_feeds_0_255_pixels_and_zoomed_centre_bias(fake_deepgaze, tmp_path) -> None:
     np.save(tmp_path / "centerbias_mit1003.npy", _two_valued_template())
-    predictor = build_predictor("deepgaze_iie", centerbias_path=tmp_path / "centerbias_mit1003.npy")
+    predictor = build_predictor(
+        "deepgaze_iie",
+        centerbias_path=tmp_path / "centerbias_mit1003.npy",
+        weights_path=_checkpoint(tmp_path / "deepgaze2e.pth", gain=0.05),
+    )
     assert (predictor.name, predictor.label) == ("deepgaze_iie", "DeepGaze IIE")
     images = _noise_batch(n=2, height=4, width=6)
 
     maps = predictor.predict(images)
 
     (model,) = fake_deepgaze.instances
-    assert model.pretrained and not model.training
+    assert not model.pretrained and not model.training  # built without weights, then the checkpoint loaded
     ((fed_images, fed_bias, inference_mode),) = model.calls
     assert inference_mode
     assert fed_images.dtype == torch.float32
@@ -214,28 +256,146 @@ def test_deepgaze_adapter_feeds_0_255_pixels_and_zoomed_centre_bias(fake_deepgaz
     for one in fed_bias:
         np.testing.assert_allclose(one.numpy(), expected_bias, rtol=1e-6)
     assert maps.shape == (2, 4, 6) and maps.dtype == np.float32
-    logits = images.astype(np.float64).mean(axis=3) / 50.0 + expected_bias
+    logits = images.astype(np.float64).mean(axis=3) * 0.05 + expected_bias  # the checkpoint's gain
     expected = logits - logsumexp(logits, axis=(1, 2), keepdims=True)
     np.testing.assert_allclose(maps, expected, atol=1e-5)
 
 
 def test_deepgaze_missing_centre_bias_file_names_it(fake_deepgaze, tmp_path) -> None:
     with pytest.raises(DataError, match="missing.npy"):
-        build_predictor("deepgaze_iie", centerbias_path=tmp_path / "missing.npy")
+        build_predictor("deepgaze_iie", centerbias_path=tmp_path / "missing.npy", weights_path=tmp_path / "w.pth")
 
 
-def test_deepgaze_offline_weights_fail_with_the_offline_alternative(
-    monkeypatch: pytest.MonkeyPatch, fake_deepgaze, tmp_path
+def _raises(exc: BaseException):
+    def constructor(self, pretrained: bool = True) -> None:
+        raise exc
+
+    return constructor
+
+
+@pytest.mark.parametrize(
+    ("failure", "cause"),
+    [
+        # torch.hub pages GitHub's API on a cold cache; rate-limited, its reply lacks the key it reads.
+        (_raises(KeyError("tree")), "KeyError: 'tree'"),
+        (_raises(OSError("<urlopen error [Errno -3] Temporary failure in name resolution>")), "OSError: <urlopen"),
+        (_raises(ModuleNotFoundError("No module named 'einops'")), "ModuleNotFoundError: No module named 'einops'"),
+        ("missing key", "RuntimeError: Error(s) in loading state_dict"),
+        ("not a checkpoint", "not a readable weight file"),
+    ],
+)
+def test_every_failure_while_building_deepgaze_is_one_line_naming_its_cause(
+    monkeypatch: pytest.MonkeyPatch, fake_deepgaze, tmp_path, failure, cause
 ) -> None:
-    def no_network(self, pretrained: bool = False) -> None:
-        raise OSError("<urlopen error [Errno -3] Temporary failure in name resolution>")
-
-    monkeypatch.setattr(fake_deepgaze, "__init__", no_network)
+    weights = _checkpoint(tmp_path / "deepgaze2e.pth")
+    if failure == "missing key":
+        torch.save({}, weights)
+    elif failure == "not a checkpoint":
+        weights.write_bytes(b"<html>rate limited</html>")
+    else:
+        monkeypatch.setattr(fake_deepgaze, "__init__", failure)
     np.save(tmp_path / "cb.npy", np.zeros((8, 8)))
-    hub_dir = torch.hub.get_dir()
-    with pytest.raises(PredictorUnavailable, match="fixations.predictor: spectral_residual"):
-        build_predictor("deepgaze_iie", centerbias_path=tmp_path / "cb.npy")
-    assert torch.hub.get_dir() == hub_dir
+    hub_load = torch.hub.load
+    with pytest.raises(PredictorUnavailable) as info:
+        build_predictor("deepgaze_iie", centerbias_path=tmp_path / "cb.npy", weights_path=weights)
+    message = str(info.value)
+    assert cause in message and "deepgaze2e.pth" in message and "\n" not in message
+    assert "fixations.predictor: spectral_residual" in message and DEEPGAZE_COMMIT in message
+    assert torch.hub.load is hub_load  # the download switches are undone
+
+
+def test_building_deepgaze_refuses_any_download_and_restores_torch_hub(fake_deepgaze) -> None:
+    originals = (torch.hub.load, torch.hub.load_state_dict_from_url, torch.utils.model_zoo.load_url)
+    with deepgaze_backbones_offline():
+        with pytest.raises(RuntimeError, match="rwightman/gen-efficientnet-pytorch"):
+            torch.hub.load("rwightman/gen-efficientnet-pytorch", "efficientnet_b5")
+        with pytest.raises(RuntimeError, match="download https://example.org/w.pth"):
+            torch.utils.model_zoo.load_url("https://example.org/w.pth")
+        densenet = torch.hub.load("pytorch/vision:v0.6.0", "densenet121", pretrained=True)
+        assert isinstance(densenet, torchvision.models.DenseNet)  # the architecture, random weights, no download
+    assert (torch.hub.load, torch.hub.load_state_dict_from_url, torch.utils.model_zoo.load_url) == originals
+
+
+# --- The stand-in package with the real module layout and checkpoint keys (tests/standins) ----------------
+
+
+STANDINS = ROOT / "tests" / "standins"
+
+
+@pytest.fixture(scope="module")
+def standin_checkpoint(tmp_path_factory) -> Iterator[Path]:
+    """deepgaze2e.pth as the stand-in package's model saves it: the real keys and shapes, random weights."""
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.syspath_prepend(str(STANDINS))
+        _forget_deepgaze(monkeypatch)
+        deepgaze_pytorch = importlib.import_module("deepgaze_pytorch")
+        torch.manual_seed(0)
+        with deepgaze_backbones_offline():
+            model = deepgaze_pytorch.DeepGazeIIE(pretrained=False)
+        path = tmp_path_factory.mktemp("deepgaze") / "deepgaze2e.pth"
+        torch.save(model.state_dict(), path)
+        yield path
+
+
+@pytest.fixture
+def standin_deepgaze(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
+    monkeypatch.syspath_prepend(str(STANDINS))
+    _forget_deepgaze(monkeypatch)
+    return importlib.import_module("deepgaze_pytorch")
+
+
+def test_deepgaze_iie_is_built_from_its_checkpoint_alone_without_downloads(
+    standin_deepgaze, standin_checkpoint, tmp_path, one_thread
+) -> None:
+    np.save(tmp_path / "cb.npy", _standin_centerbias())
+    predictor = build_predictor("deepgaze_iie", centerbias_path=tmp_path / "cb.npy", weights_path=standin_checkpoint)
+    expected = torch.load(standin_checkpoint, weights_only=True)
+    loaded = predictor.model.state_dict()
+    assert list(loaded) == list(expected)
+    assert all(torch.equal(loaded[key], value) for key, value in expected.items())  # every backbone weight too
+    maps = predictor.predict(_noise_batch(n=2, height=64, width=64))
+    assert maps.shape == (2, 64, 64) and np.all(np.isfinite(maps))
+    np.testing.assert_allclose(logsumexp(maps.astype(np.float64), axis=(1, 2)), 0.0, atol=1e-4)
+
+
+def test_the_stand_in_checkpoint_has_deepgaze2e_keys(standin_checkpoint) -> None:
+    state = torch.load(standin_checkpoint, weights_only=True)
+    assert len(state) == 5461 and sum(value.numel() for value in state.values()) == 104_572_367
+    assert "models.0.features.features.1.module.layer4.2.conv2.weight" in state  # ShapeNet-C's ResNet-50
+    assert "models.1.features.features.1._blocks.35._project_conv.weight" in state  # EfficientNet-B5
+    assert "models.3.finalizers.29.gauss.sigma" in state  # 30 readouts per backbone
+
+
+def _real_deepgaze() -> str | None:
+    """Where a real deepgaze_pytorch is installed (not this stand-in), or None."""
+    found = [Path(entry) / "deepgaze_pytorch" for entry in sys.path if entry and Path(entry).resolve() != STANDINS]
+    return next((str(path.parent) for path in found if (path / "deepgaze2e.py").is_file()), None)
+
+
+@pytest.mark.skipif(_real_deepgaze() is None, reason="the real deepgaze_pytorch is not installed (not on PyPI)")
+def test_the_real_package_builds_offline_with_the_stand_ins_keys(standin_checkpoint, tmp_path) -> None:
+    """Where the pinned deepgaze_pytorch is installed: the builder's download switches fit it, and its model has
+    exactly the stand-in's keys and shapes, so the stand-in checkpoint loads strictly into the real model."""
+    script = (
+        "import json, sys, numpy as np, torch\n"
+        "from human_saliency.maps.predictors import build_predictor\n"
+        "import deepgaze_pytorch\n"
+        "assert 'standins' not in deepgaze_pytorch.__file__, deepgaze_pytorch.__file__\n"
+        "np.save(sys.argv[2], np.zeros((16, 16)))\n"
+        "p = build_predictor('deepgaze_iie', centerbias_path=sys.argv[2], weights_path=sys.argv[1])\n"
+        "maps = p.predict(np.random.default_rng(0).integers(0, 256, (1, 128, 128, 3), dtype=np.uint8))\n"
+        "print(json.dumps([float(np.exp(maps.astype(float)).sum()), deepgaze_pytorch.__file__]))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), _real_deepgaze()])}
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(standin_checkpoint), str(tmp_path / "cb.npy")],
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    total, where = json.loads(result.stdout.strip().splitlines()[-1])
+    assert total == pytest.approx(1.0, abs=1e-4) and "standins" not in where
 
 
 # --- The paper profile's DeepGaze path against loopback stand-ins of its downloads -----------------
@@ -265,38 +425,31 @@ def _torch_bytes(obj: object) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("pinned", [True, False])
-def test_paper_deepgaze_path_runs_on_loopback_stand_ins(fake_deepgaze, http_server, tmp_path, pinned) -> None:
-    centerbias = load_params(ROOT / "configs" / "paper.yaml").fixations.centerbias
+def test_paper_deepgaze_files_are_fetched_recorded_and_verified(
+    fake_deepgaze, http_server, tmp_path, downloads_lock
+) -> None:
+    fixations = load_params(ROOT / "configs" / "paper.yaml").fixations
     template = _standin_centerbias()
-    data = _npy_bytes(template)
-    url = _served(http_server, centerbias.url, data)
-    weights_url = _served(http_server, DEEPGAZE_WEIGHTS_URL, _torch_bytes({"gain": torch.tensor(0.05)}))
-    fake_deepgaze.weights_url = weights_url
+    data = {"centerbias": _npy_bytes(template), "checkpoint": _torch_bytes({"gain": torch.tensor(0.05)})}
+    urls = {name: _served(http_server, getattr(fixations, name).url, data[name]) for name in data}
+    assert urlsplit(urls["checkpoint"]).path == "/matthias-k/DeepGaze/releases/download/v1.0.0/deepgaze2e.pth"
     cache = tmp_path / "weights"
-    pin = hashlib.sha256(data).hexdigest() if pinned else None
 
-    # As stages/fixations.py: the centre bias into the weights cache, DeepGaze's own weights via torch.hub.
-    path = fetch_weights(url, centerbias.filename, cache, sha256=pin)
-    hub_dir = torch.hub.get_dir()
-    predictor = build_predictor("deepgaze_iie", centerbias_path=path, cache_dir=cache)
-    images = _noise_batch(n=2)
-    maps = predictor.predict(images)
+    def fetch_and_build():  # as stages/fixations.py does
+        paths = {
+            name: fetch_weights(urls[name], getattr(fixations, name).filename, cache, getattr(fixations, name).sha256)
+            for name in data
+        }
+        return build_predictor("deepgaze_iie", centerbias_path=paths["centerbias"], weights_path=paths["checkpoint"])
 
-    assert path == cache / "centerbias_mit1003.npy"
-    assert (cache / "torch_hub" / "checkpoints" / "deepgaze2e.pth").is_file()
-    assert torch.hub.get_dir() == hub_dir
-    assert [seen.path for seen in http_server.requests] == [urlsplit(url).path, urlsplit(weights_url).path]
-    (model,) = fake_deepgaze.instances
-    ((_, fed_bias, _),) = model.calls
-    expected_bias = zoom_centerbias(template, (48, 64))
-    np.testing.assert_allclose(fed_bias.numpy(), np.broadcast_to(expected_bias, (2, 48, 64)), rtol=1e-6)
-    logits = images.astype(np.float64).mean(axis=3) * 0.05 + expected_bias  # the served gain, not the default
+    maps = fetch_and_build().predict(_noise_batch(n=2))
+    assert [seen.path for seen in http_server.requests] == [urlsplit(urls[name]).path for name in data]
+    recorded = json.loads(downloads_lock.read_text())["files"]  # no SHA-256 is published for either
+    assert {recorded[urls[name]]["sha256"] for name in data} == {hashlib.sha256(b).hexdigest() for b in data.values()}
+    logits = _noise_batch(n=2).astype(np.float64).mean(axis=3) * 0.05 + zoom_centerbias(template, (48, 64))
     np.testing.assert_allclose(maps, logits - logsumexp(logits, axis=(1, 2), keepdims=True), atol=1e-5)
 
-    # A second run finds both files in the cache.
-    again = fetch_weights(url, centerbias.filename, cache, sha256=pin)
-    build_predictor("deepgaze_iie", centerbias_path=again, cache_dir=cache)
+    fetch_and_build()  # a second run finds both files in the cache
     assert len(http_server.requests) == 2
 
 

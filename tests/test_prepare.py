@@ -61,8 +61,10 @@ class Raw:
     def xml(self, voc_id: str) -> Path:
         return self.root / VOC / "Annotations" / f"{voc_id}.xml"
 
-    def image(self, voc_id, size=(40, 30), objects=(("cat", 5, 6, 20, 25, 0),), mode="RGB", xml_size=None):
-        self.ids.append(voc_id)
+    def image(self, voc_id, size=(40, 30), objects=(("cat", 5, 6, 20, 25, 0),), mode="RGB", xml_size=None, listed=True):
+        """An image and its XML; ``listed=False``: outside ImageSets/Main (another task's image)."""
+        if listed:
+            self.ids.append(voc_id)
         colour = {"RGB": (90, 120, 150), "L": 100, "CMYK": (0, 255, 255, 0)}[mode]
         Image.new(mode, size, colour).save(self.jpeg(voc_id), quality=95)
         self.xml(voc_id).write_text(_xml(xml_size or size, objects), encoding="utf-8")
@@ -151,10 +153,11 @@ def test_happy_path_writes_coco_splits_by_the_study_rule(tmp_path):
         assert path.resolve() == raw.jpeg(image["voc_id"]).resolve()
         assert Image.open(path).size == (image["width"], image["height"])
 
-    assert summary["train"] == {"images": 2, "objects": 2, "difficult_objects": 1}
-    assert summary["test"] == {"images": 2, "objects": 2, "difficult_objects": 0}
+    assert summary["train"] == {"images": 2, "objects": 2, "difficult_objects": 1, "partial_annotations": 0}
+    assert summary["test"] == {"images": 2, "objects": 2, "difficult_objects": 0, "partial_annotations": 0}
     assert summary["objects_per_class"] == {"cat": 2, "dog": 2}
-    assert summary["masks"] == {"images": 2, "merged": 1}
+    assert summary["masks"] == {"ids": 2, "images": 2, "outside_main": 0, "merged": 1, "resized": 0}
+    assert not any(image["partial_annotations"] for image in train.images + test.images)
     assert summary["images_converted_to_rgb"] == 0
     assert summary["skipped"] == dict.fromkeys(REASONS, 0)
     assert all(isinstance(leaf, int) for leaf in _leaves(summary))
@@ -185,7 +188,7 @@ def test_shifted_condition_becomes_its_own_test_split_and_cues_are_carried(tmp_p
     assert ann["cue"] == {"category_id": 1, "bbox": [4, 2, 4, 4]}  # cat; 1-based inclusive -> 0-based [x, y, w, h]
     assert [a["cue"]["category_id"] for a in test["annotations"] if "cue" in a] == [2]
     assert all("cue" not in a for a in train["annotations"])
-    assert summary["test_shifted"] == {"images": 1, "objects": 1, "difficult_objects": 0}
+    assert summary["test_shifted"] == {"images": 1, "objects": 1, "difficult_objects": 0, "partial_annotations": 0}
     assert summary["masks"]["images"] == 3
 
 
@@ -200,6 +203,62 @@ def test_shifted_image_without_mask_is_always_an_error(tmp_path):
     (tmp_path / "raw" / MASKS / "cat" / "2109_000010.jpg").unlink()
     with pytest.raises(DataError, match="2109_000010.xml: listed in shifted.txt"):
         _prepare(tmp_path)
+
+
+def test_every_masked_image_with_a_jpeg_and_xml_is_tested_those_outside_main_flagged_partial(tmp_path):
+    """The study moved every masked image that has a JPEG into its test set, including ids that only another VOC
+    task lists (action images annotate only the acting people): those are flagged, counted, never trained on."""
+    raw = _happy(tmp_path / "raw")
+    raw.image("2012_000004", objects=[("dog", 1, 1, 10, 10, 0)], listed=False)  # action task only, masked
+    raw.mask("dog", "2012_000004")
+    raw.image("2007_000005", listed=False)  # outside Main and unmasked: in neither split
+    raw.image("2011_003001", listed=False)  # masked, but its XML is missing
+    raw.xml("2011_003001").unlink()
+    raw.mask("cat", "2011_003001")
+    raw.write_trainval()
+    out, summary = _prepare(tmp_path)
+
+    test = {image["voc_id"]: image for image in _load(out, "test")["images"]}
+    assert sorted(test) == ["2008_000001", "2009_000010", "2012_000004"]
+    assert [voc_id for voc_id, image in test.items() if image["partial_annotations"]] == ["2012_000004"]
+    assert _ids(out, "train") == ["2008_000002", "2008_000003"]  # Main/trainval minus the test ids
+    assert (out / "masks" / "2012_000004.png").is_file()
+    assert summary["test"]["partial_annotations"] == 1 and summary["train"]["partial_annotations"] == 0
+    assert summary["masks"] == {"ids": 4, "images": 3, "outside_main": 1, "merged": 1, "resized": 0}
+    assert summary["skipped"]["mask_without_image"] == 1
+
+
+@pytest.mark.parametrize("policy", ["skip", "error"])
+def test_a_mask_of_another_size_is_resized_to_its_image_when_the_policy_says_so(tmp_path, caplog, policy):
+    raw = _happy(tmp_path / "raw")
+    raw.image("2011_000020", size=(40, 30))
+    raw.mask("cat", "2011_000020", size=(80, 60), box=(0, 0, 40, 60))  # left half, at twice the size
+    raw.write_trainval()
+    with caplog.at_level(logging.WARNING, logger="human_saliency.sources.prepare"):
+        out, summary = _prepare(tmp_path, on_bad_input=policy, mask_size_mismatch="resize")
+    assert "2011_000020" in _ids(out, "test")
+    mask = load_mask(out / "masks" / "2011_000020.png")
+    assert mask.shape == (30, 40) and mask[:, :18].min() > 200 and mask[:, 22:].max() < 50
+    assert summary["masks"]["resized"] == 1 and summary["skipped"]["mask_size_mismatch"] == 0
+    assert any("2011_000020.jpg: mask is 80x60" in record.getMessage() for record in caplog.records)
+
+
+def test_dropping_more_than_max_dropped_fraction_of_the_masked_images_is_an_error(tmp_path):
+    """If the benchmark's masks do not fit their images, dropping them all would leave a tiny test split."""
+    raw = _happy(tmp_path / "raw")
+    for number in range(3, 7):
+        voc_id = f"2010_00000{number}"
+        raw.image(voc_id)
+        raw.mask("dog", voc_id, size=(30, 40))
+    raw.write_trainval()
+    message = (
+        r"dropped 4 of 6 images with human masks \(66.7%\), more than prepare.max_dropped_fraction=0.5: "
+        "mask_size_mismatch 4"
+    )
+    with pytest.raises(DataError, match=message):
+        _prepare(tmp_path, max_dropped_fraction=0.5, mask_size_mismatch="drop")
+    _, summary = _prepare(tmp_path, max_dropped_fraction=0.5, mask_size_mismatch="resize")
+    assert summary["masks"]["resized"] == 4 and summary["test"]["images"] == 6
 
 
 def test_masks_written_at_image_size_and_merged_by_pixelwise_max(tmp_path):
@@ -632,3 +691,10 @@ def test_dropping_more_than_max_dropped_fraction_is_an_error_naming_the_reasons(
 def test_policy_table_lists_every_reason():
     first_words = [line.split(maxsplit=1)[0] for line in prepare_module.__doc__.splitlines() if line.strip()]
     assert [word for word in first_words if word in REASONS] == list(REASONS)
+
+
+def test_shifted_twins_count_as_masked_images_that_were_kept(tmp_path):
+    """Regression: the masked-ids drop check counted only test.json, so every shifted twin read as dropped."""
+    _with_shifted_condition(tmp_path / "raw")
+    _, summary = _prepare(tmp_path, max_dropped_fraction=0.0)
+    assert summary["masks"]["images"] == summary["masks"]["ids"]

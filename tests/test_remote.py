@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import json
 import tarfile
 import zipfile
 from pathlib import Path
@@ -58,9 +59,9 @@ def _zip(members: dict[str, bytes]) -> bytes:
 def _spec(server: FileServer, filename: str, data: bytes, dest: str, *, pin: bool) -> SourceSpec:
     url = server.add(filename, data)
     if not pin:
-        return SourceSpec(url=url, filename=filename, size=None, md5=None, dest=dest)
+        return SourceSpec(url=url, mirrors=[], filename=filename, size=None, md5=None, dest=dest)
     md5 = hashlib.md5(data).hexdigest()
-    return SourceSpec(url=url, filename=filename, size=len(data), md5=md5, dest=dest)
+    return SourceSpec(url=url, mirrors=[], filename=filename, size=len(data), md5=md5, dest=dest)
 
 
 def _archives(tmp_path: Path) -> dict[str, tuple[str, bytes, str, bool]]:
@@ -186,22 +187,44 @@ def test_a_bad_download_is_not_cached_and_the_next_run_fetches_again(http_server
     assert manifest["human_masks"]["md5"] == hashlib.md5(good).hexdigest()
 
 
-def test_a_cached_unpinned_archive_that_fails_to_extract_is_deleted_and_said_so(http_server: FileServer, tmp_path):
+def test_a_cached_unpinned_archive_that_no_longer_matches_its_lock_entry_is_fetched_again(
+    http_server: FileServer, tmp_path
+):
     remote = _remote(http_server, tmp_path, _archives(tmp_path))
     fetch_sources(remote, tmp_path / "raw1")
     [cached] = _cached(tmp_path, "ALLFIXATIONMAPS.zip")
-    cached.write_bytes(HTML)  # what an older version cached, or a disk error
-
-    with pytest.raises(
-        DataError, match=r"ALLFIXATIONMAPS.zip: truncated or corrupt archive .*deleted it from the cache"
-    ):
-        fetch_sources(remote, tmp_path / "raw2")
-    assert not cached.exists()
+    cached.write_bytes(HTML)  # a disk error, or a hand-edited cache
     requests = len(http_server.requests)
 
-    fetch_sources(remote, tmp_path / "raw3")
+    fetch_sources(remote, tmp_path / "raw2")
     assert len(http_server.requests) == requests + 1  # fetched again, once
-    assert (tmp_path / "raw3" / "mit1003" / "ALLFIXATIONMAPS" / f"{STEM}_fixPts.jpg").is_file()
+    assert (tmp_path / "raw2" / "mit1003" / "ALLFIXATIONMAPS" / f"{STEM}_fixPts.jpg").is_file()
+
+
+def test_a_cached_archive_from_before_the_lock_is_checked_before_it_is_recorded(
+    http_server: FileServer, tmp_path, downloads_lock
+):
+    remote = _remote(http_server, tmp_path, _archives(tmp_path))
+    fetch_sources(remote, tmp_path / "raw1")
+    [cached] = _cached(tmp_path, "ALLFIXATIONMAPS.zip")
+    cached.write_bytes(HTML)  # what an older version cached, with no lock yet
+    downloads_lock.unlink()
+
+    fetch_sources(remote, tmp_path / "raw2")  # the page is not an archive: never recorded, fetched again
+    assert json.loads(downloads_lock.read_text())["files"][remote.mit1003_fixations.url]["size"] != len(HTML)
+
+
+def test_an_unpinned_archive_that_fails_to_extract_is_deleted_and_said_so(http_server: FileServer, tmp_path):
+    archives = _archives(tmp_path)
+    filename, data, dest, pinned = archives["mit1003_fixations"]
+    corrupt = bytearray(data)
+    corrupt[data.index(_jpeg("L")) + 200] ^= 0xFF  # inside a stored member: its listing reads, its CRC fails
+    archives["mit1003_fixations"] = (filename, bytes(corrupt), dest, pinned)
+    remote = _remote(http_server, tmp_path, archives)
+
+    with pytest.raises(DataError, match=r"ALLFIXATIONMAPS.zip: truncated or corrupt archive .*deleted it from"):
+        fetch_sources(remote, tmp_path / "raw")
+    assert not _cached(tmp_path, "ALLFIXATIONMAPS.zip")
 
 
 def test_a_pinned_cached_archive_is_kept_when_extraction_fails(http_server: FileServer, tmp_path):

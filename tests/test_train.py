@@ -213,7 +213,7 @@ def test_saved_model_reloads_through_the_registry_and_runs(tmp_path):
     with build_detector(NAME, weights=str(tmp_path / "model.pt"), num_classes=K, min_size=SIZE) as det:
         assert all(torch.equal(v, det.model.state_dict()[k]) for k, v in model.state_dict().items())
         detections, activations = det.run(torch.rand(2, 3, SIZE, SIZE))
-    assert len(detections) == 2 and activations.ndim == 4
+    assert len(detections) == 2 and activations.values.ndim == 4
 
 
 def test_a_reloaded_model_is_tested_at_the_scale_it_was_trained_at(tmp_path):

@@ -76,10 +76,15 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
 
 
-class SourceSpec(_Section):
-    """One remote archive: where it lives, what it must hash to, and where it extracts."""
+URL = Annotated[str, Field(pattern=r"^(https?|file)://")]
 
-    url: str = Field(pattern=r"^(https?|file)://")
+
+class SourceSpec(_Section):
+    """One remote archive: where it lives (``mirrors``: other URLs of the same file, tried in order when ``url``
+    fails), what it must hash to, and where it extracts."""
+
+    url: URL
+    mirrors: list[URL]
     filename: FileName
     size: Annotated[int, Field(ge=1)] | None
     md5: MD5 | None
@@ -168,6 +173,7 @@ class PrepareParams(_Section):
     on_bad_input: Literal["skip", "error"]
     min_box_size: int = Field(ge=1, le=64)
     max_dropped_fraction: float = Field(ge=0, le=1)
+    mask_size_mismatch: Literal["resize", "drop"]
 
 
 class RuntimeParams(_Section):
@@ -190,9 +196,10 @@ class RuntimeParams(_Section):
 
 
 class WeightsFile(_Section):
-    """A downloadable weights or data file, pinned by its SHA-256 (null: unpinned, warned about)."""
+    """A downloadable weights or data file, pinned by its SHA-256 (null: none published; its first download is
+    recorded in downloads.lock, which later downloads must match)."""
 
-    url: str = Field(pattern=r"^(https?|file)://")
+    url: URL
     filename: FileName
     sha256: Annotated[str, Field(pattern=r"^[0-9a-f]{8,64}$")] | None
 
@@ -207,10 +214,12 @@ class StudyParams(_Section):
     detector_min_size: Annotated[int, Field(ge=32, le=2048)] | None
     batch_size: int = Field(ge=1, le=512)
     score_threshold: float = Field(ge=0, le=1)
+    max_detections: int = Field(ge=1, le=300)
     iou_percentile: float = Field(gt=0, lt=100)
     mask_threshold: float = Field(gt=0, le=1)
     bootstrap: int = Field(ge=0, le=100000)
     overlays: int = Field(ge=0, le=100)
+    trust_unverified_pickles: bool
 
     @model_validator(mode="after")
     def _check(self) -> StudyParams:
@@ -228,6 +237,7 @@ class FixationsParams(_Section):
     predictor: str
     batch_size: int = Field(ge=1, le=512)
     centerbias: WeightsFile
+    checkpoint: WeightsFile
 
     @model_validator(mode="after")
     def _check(self) -> FixationsParams:

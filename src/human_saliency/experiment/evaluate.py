@@ -41,6 +41,7 @@ def evaluate_arm(
     min_size: int | None,
     batch_size: int,
     score_threshold: float,
+    max_detections: int,
     iou_percentile: float,
     mask_threshold: float,
     n_boot: int,
@@ -76,7 +77,7 @@ def evaluate_arm(
         info: dict[str, Any] = {"size": size, "counts": {}}
         with build_detector(
             detector, weights=str(model_path), num_classes=num_classes, min_size=min_size,
-            score_threshold=score_threshold,
+            score_threshold=score_threshold, max_detections=max_detections,
         ) as model:  # fmt: skip
             model.to(device)
             info |= {"detector": model.name, "label": model.label, "weights": f"{label}, seed {model_seed}"}

@@ -1,4 +1,7 @@
-"""Resumable, verified downloads: a file appears under its final name only once its size, MD5 and check pass.
+"""Resumable, verified downloads: a file appears under its final name only once its size, checksums and check pass.
+
+Checksums: the published ones given, and for a file without a full published checksum its entry in the committed
+``downloads.lock`` (recorded by its first download; :mod:`human_saliency.io.pins`). Mirrors are tried in order.
 
 One run at a time writes a file's ``.part`` (a lock beside it). A resumed download asks for the rest only
 if the server's file is unchanged (``If-Range`` with the first response's ETag or Last-Modified); every
@@ -18,7 +21,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import BinaryIO
 
@@ -26,6 +29,7 @@ from tqdm import tqdm
 
 from human_saliency.errors import DataError, DownloadError
 from human_saliency.io.files import exclusive_lock, write_text
+from human_saliency.io.pins import Digest, DownloadLock, Pin, check_pin, digest, overrides
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +39,7 @@ LOCK_WAIT_S = 600.0
 # Worth another try: the server or the network may recover; anything else (404, 403) will not.
 TRANSIENT_HTTP = {408, 425, 429, 500, 502, 503, 504}
 _CONTENT_RANGE = re.compile(r"bytes (\d+)-\d+/(\d+|\*)")
+_HEX_PREFIX = re.compile(r"[0-9a-fA-F]{8,64}")
 
 
 class _Transient(Exception):
@@ -60,6 +65,11 @@ def fetch(
     *,
     size: int | None,
     md5: str | None,
+    sha256: str | None = None,
+    mirrors: Sequence[str] = (),
+    lockfile: DownloadLock | None = None,
+    trust_first_download: bool = True,
+    first_download_hint: str = "",
     timeout_s: float = 60.0,
     min_bytes_per_s: float = 1024.0,
     retries: int = 3,
@@ -68,12 +78,26 @@ def fetch(
     check: Callable[[Path], None] | None = None,
     lock_wait_s: float = LOCK_WAIT_S,
 ) -> Path:
-    """Download ``url`` to ``dest`` (resuming ``dest``.part), verify size, MD5 and ``check``; return ``dest``.
+    """Download ``url`` (else each of ``mirrors`` in turn) to ``dest``, resuming ``dest``.part; return ``dest``.
 
-    An existing ``dest`` that verifies is used as is, without any request. Transient network errors
-    are retried up to ``retries`` times, waiting ``backoff_s`` × 2^attempt between tries. A download that
-    passes ``max_bytes`` or fails ``check`` (a callable raising DataError) is deleted, never cached.
+    The file must match ``size``, ``md5`` and ``sha256`` (full or a prefix) where given, and ``check`` (a callable
+    raising DataError); a file without a full published checksum must also match its entry in ``lockfile``
+    (default: ``downloads.lock``), or is recorded there if it has none. With ``trust_first_download=False`` such a
+    first download is recorded and kept, and then refused with a DownloadError ending in ``first_download_hint``.
+
+    An existing ``dest`` that verifies is used as is, without any request. Transient network errors are retried
+    up to ``retries`` times per URL, waiting ``backoff_s`` × 2^attempt between tries. A download that passes
+    ``max_bytes``, fails ``check`` or does not verify is deleted, never cached.
     """
+    if sha256 is not None and not _HEX_PREFIX.fullmatch(sha256):
+        raise ValueError(f"{Path(dest).name}: sha256 must be 8 to 64 hex digits, got {sha256!r}")
+    pin, urls = Pin(size=size, md5=md5, sha256=sha256), [url, *mirrors]
+    redirect = overrides()
+    if redirect is not None:  # the offline rehearsal: loopback mirror, stand-in pins
+        pin = redirect.pins.get(url, pin)
+        urls = [redirect.url(u) for u in urls]
+        log.warning("%s: fetched from %s instead (download overrides in %s)", url, urls[0], redirect.source)
+    lockfile = lockfile or DownloadLock()
     dest = Path(dest)
     try:
         dest.parent.mkdir(parents=True, exist_ok=True)
@@ -83,38 +107,110 @@ def fetch(
     with exclusive_lock(lock, holder=f"another run downloading {dest.name}", wait_s=lock_wait_s):
         if dest.exists():
             try:
-                digest = _verify(dest, size=size, md5=md5)
+                recorded = _accept(dest, url, pin, lockfile, name=dest, check=check)
             except DownloadError as exc:
                 log.warning("%s; downloading it again", exc)
             else:
                 log.info("%s: already downloaded and verified", dest)
-                _warn_if_unpinned(url, dest, md5, digest)
-                return dest
+                return _trusted(dest, recorded, trust_first_download, first_download_hint)
 
         part = dest.with_name(dest.name + ".part")
-
-        def one_try() -> None:
-            _download(
-                url, part, size=size, md5=md5, timeout_s=timeout_s, min_bytes_per_s=min_bytes_per_s, max_bytes=max_bytes
-            )
-
-        try:
-            _retrying(one_try, url, part, retries=retries, backoff_s=backoff_s)
-        except _TooLarge:
-            part.unlink(missing_ok=True)
-            _validator_path(part).unlink(missing_ok=True)
-            raise DownloadError(f"{url}: more than max_bytes={max_bytes} bytes; discarded") from None
+        _download_from_any(
+            urls,
+            part,
+            size=pin.size,
+            md5=pin.md5,
+            timeout_s=timeout_s,
+            min_bytes_per_s=min_bytes_per_s,
+            retries=retries,
+            backoff_s=backoff_s,
+            max_bytes=max_bytes,
+        )
         _validator_path(part).unlink(missing_ok=True)  # the part is whole: nothing left to resume
-
-        digest = _verify(part, size=size, md5=md5, name=dest)
+        got = digest(part)
+        try:
+            check_pin(dest, got, pin)
+        except DownloadError:
+            part.unlink()
+            raise
         if check is not None:
             try:
                 check(part)
             except DataError as exc:
                 part.unlink()
-                raise DownloadError(f"{url}: {exc}; discarded, not cached") from None
+                raise DownloadError(f"{urls[0]}: {exc}; discarded, not cached") from None
+        try:
+            recorded = _lock_entry(url, dest, got, pin, lockfile)
+        except DownloadError:
+            part.unlink()
+            raise
         os.replace(part, dest)
-    _warn_if_unpinned(url, dest, md5, digest)
+    return _trusted(dest, recorded, trust_first_download, first_download_hint)
+
+
+def _download_from_any(urls: Sequence[str], part: Path, *, retries: int, backoff_s: float, **options) -> None:
+    """Fill ``part`` from the first of ``urls`` that answers (each retried); DownloadError naming every failure."""
+    failures = []
+    for k, url in enumerate(urls):
+        try:
+            _retrying(lambda url=url: _download(url, part, **options), url, part, retries=retries, backoff_s=backoff_s)
+            if k:
+                log.info("%s: downloaded from mirror %s", part.name, url)
+            return
+        except _TooLarge:
+            part.unlink(missing_ok=True)
+            _validator_path(part).unlink(missing_ok=True)
+            raise DownloadError(f"{url}: more than max_bytes={options['max_bytes']} bytes; discarded") from None
+        except DownloadError as exc:
+            failures.append(str(exc))
+            if k + 1 < len(urls):
+                log.warning("%s; trying the next mirror, %s", exc, urls[k + 1])
+    raise DownloadError("; ".join(failures) if len(failures) == 1 else f"no mirror answered: {'; '.join(failures)}")
+
+
+def _accept(
+    path: Path, url: str, pin: Pin, lockfile: DownloadLock, *, name: Path, check: Callable[[Path], None] | None
+) -> bool:
+    """Verify a cached file (deleting it on a mismatch); True if this call recorded its lock entry.
+
+    A cached file that no entry vouches for yet (cached before the lock existed) must pass ``check`` too."""
+    got = digest(path)
+    try:
+        check_pin(name, got, pin)
+        if check is not None and not pin.full and url not in lockfile.entries():
+            try:
+                check(path)
+            except DataError as exc:
+                raise DownloadError(str(exc)) from None
+        return _lock_entry(url, name, got, pin, lockfile)
+    except DownloadError:
+        path.unlink()
+        raise
+
+
+def _lock_entry(url: str, name: Path, got: Digest, pin: Pin, lockfile: DownloadLock) -> bool:
+    """A file without a full published checksum must match its lock entry; record one if it has none (True)."""
+    if pin.full or lockfile.verify(url, name, got):
+        return False
+    lockfile.record(url, name.name, got)
+    log.warning(
+        "%s: no published checksum; recorded its size %d, MD5 %s and SHA-256 %s in %s (its first download): "
+        "commit that file so later runs verify against it",
+        name,
+        got.size,
+        got.md5,
+        got.sha256,
+        lockfile.path,
+    )
+    return True
+
+
+def _trusted(dest: Path, recorded: bool, trust: bool, hint: str) -> Path:
+    """Refuse a first download that only vouches for itself unless ``trust``; say so loudly when trusted."""
+    if recorded and not trust:
+        raise DownloadError(f"{dest}: first download of a file with no published checksum, nothing verifies it; {hint}")
+    if recorded and hint:
+        log.warning("%s: used on its first download, trusted without any earlier record (trust on first use)", dest)
     return dest
 
 
@@ -292,32 +388,6 @@ def _stream(
             copied += len(chunk)
             bar.update(len(chunk))
             floor.update(len(chunk))
-
-
-def _verify(path: Path, *, size: int | None, md5: str | None, name: Path | None = None) -> str:
-    """Check size then MD5; on a mismatch delete ``path`` and raise. Returns the computed MD5."""
-    name = name or path
-    actual_size = path.stat().st_size
-    if size is not None and actual_size != size:
-        path.unlink()
-        raise DownloadError(f"{name}: size mismatch: expected {size} bytes, got {actual_size}")
-    digest = md5sum(path)
-    if md5 is not None and digest != md5.lower():
-        path.unlink()
-        raise DownloadError(f"{name}: MD5 mismatch: expected {md5}, got {digest}")
-    return digest
-
-
-def _warn_if_unpinned(url: str, dest: Path, md5: str | None, digest: str) -> None:
-    if md5 is None:
-        log.warning(
-            "%s: source is unpinned (no md5 in params); %s has size %d and MD5 %s: pin them to "
-            "make the download reproducible",
-            url,
-            dest.name,
-            dest.stat().st_size,
-            digest,
-        )
 
 
 def _reason(exc: BaseException) -> str:

@@ -13,8 +13,9 @@ from typing import Any
 import torch
 from torch import nn
 
-from human_saliency.errors import DataError, DownloadError
+from human_saliency.errors import DataError
 from human_saliency.io.download import fetch
+from human_saliency.io.pins import DownloadLock
 
 log = logging.getLogger(__name__)
 
@@ -23,11 +24,14 @@ _HEX_PREFIX = re.compile(r"[0-9a-fA-F]{8,64}")
 
 @dataclass(frozen=True)
 class WeightFile:
-    """One published weight file: where it lives, its cache name and its SHA-256 (full, a prefix, or None)."""
+    """One published weight file: where it lives, its cache name, its SHA-256 (full, a prefix, or None) and size
+    (None: unpublished), and whether loading it unpickles code (then an unverified copy is not loaded by default)."""
 
     url: str
     filename: str
     sha256: str | None = None
+    size: int | None = None
+    pickle: bool = False
 
 
 def sha256sum(path: str | os.PathLike) -> str:
@@ -36,21 +40,41 @@ def sha256sum(path: str | os.PathLike) -> str:
         return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
-def fetch_weights(url: str, filename: str, cache_dir: str | os.PathLike, sha256: str | None = None) -> Path:
-    """Download ``url`` once into ``cache_dir/filename`` and verify its SHA-256 (full or prefix).
+def fetch_weights(
+    url: str,
+    filename: str,
+    cache_dir: str | os.PathLike,
+    sha256: str | None = None,
+    *,
+    size: int | None = None,
+    pickle: bool = False,
+    trust_unverified_pickles: bool = False,
+    lockfile: DownloadLock | None = None,
+) -> Path:
+    """Download ``url`` once into ``cache_dir/filename``, verified by ``sha256`` (full or prefix) and ``size``.
 
-    A file that does not match is deleted (so the next run downloads it afresh) and DownloadError
-    names it. With ``sha256=None`` the computed hash is logged as a WARNING so it can be pinned.
+    A file with no full published SHA-256 is verified against its ``downloads.lock`` entry, recorded by its first
+    download (:func:`human_saliency.io.download.fetch`). A file that does not verify is deleted (the next run
+    downloads it afresh) and DownloadError names it. A ``pickle`` (unpickling runs code from the file) that nothing
+    verifies yet, its first download, is recorded and then refused unless ``trust_unverified_pickles``.
     """
     if sha256 is not None and not _HEX_PREFIX.fullmatch(sha256):
         raise ValueError(f"{filename}: sha256 must be 8 to 64 hex digits, got {sha256!r}")
-    dest = fetch(url, Path(cache_dir) / filename, size=None, md5=None)
-    digest = sha256sum(dest)
-    if sha256 is None:
-        log.warning("%s: no pinned SHA-256; computed %s: pin it to make the weights reproducible", dest, digest)
-    elif not digest.startswith(sha256.lower()):
-        dest.unlink()
-        raise DownloadError(f"{dest}: SHA-256 mismatch: got {digest}, expected {sha256} (file deleted)")
+    hint = (
+        f"it is a pickle, and unpickling runs code from the file: check the SHA-256 recorded in downloads.lock "
+        f"against {url}'s publisher and run again (the entry is then its pin), or set "
+        f"study.trust_unverified_pickles: true to load it on first use"
+    )
+    dest = fetch(
+        url,
+        Path(cache_dir) / filename,
+        size=size,
+        md5=None,
+        sha256=sha256,
+        lockfile=lockfile,
+        trust_first_download=not pickle or trust_unverified_pickles,
+        first_download_hint=hint if pickle else "",
+    )
     return dest
 
 

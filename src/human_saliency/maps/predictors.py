@@ -5,27 +5,39 @@ Every predictor returns N×H×W float32 log densities (each map's logsumexp is 0
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import logging
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from types import ModuleType
 from typing import Protocol
 
 import cv2
 import numpy as np
 import torch
+import torch.utils.model_zoo
+import torchvision
 from scipy import ndimage
 from scipy.special import logsumexp
+from torch import nn
 
 from human_saliency.errors import DataError, HumanSaliencyError
+from human_saliency.io.weights import load_tensors
 
 logger = logging.getLogger(__name__)
 
 Images = np.ndarray | Sequence[np.ndarray]
 
+# The commit the deepgaze extra pins: it imports (the repository's HEAD needs clip and einops, undeclared) and has
+# the batch normaliser fix of 40deace (tags up to v1.1.0 normalise only the first image of a batch).
+DEEPGAZE_COMMIT = "874f12e1ee519860f49860638cf7f6375956d45a"
 DEEPGAZE_INSTALL = (
-    "pip install 'human-saliency[deepgaze]' (or pip install git+https://github.com/matthias-k/DeepGaze.git)"
+    f"pip install -e '.[deepgaze]' (or pip install git+https://github.com/matthias-k/DeepGaze.git@{DEEPGAZE_COMMIT})"
 )
+DEEPGAZE_HUB_REPO = "pytorch/vision:v0.6.0"
 OFFLINE_ALTERNATIVE = "fixations.predictor: spectral_residual"
 _LOG_EPS = 1e-12
 
@@ -116,7 +128,7 @@ def load_centerbias(path: Path) -> np.ndarray:
     try:
         template = np.load(path, allow_pickle=False)
     except FileNotFoundError:
-        msg = f"{path}: centre-bias file not found (the download stage fetches it)"
+        msg = f"{path}: centre-bias file not found (the fixations stage fetches it)"
         raise DataError(msg) from None
     except ValueError as exc:
         raise DataError(f"{path}: not a readable .npy array ({exc})") from None
@@ -125,37 +137,109 @@ def load_centerbias(path: Path) -> np.ndarray:
     return template
 
 
+class _UnexpectedDownload(RuntimeError):
+    """Building DeepGaze IIE tried to fetch something the pinned build never fetches."""
+
+
 @contextmanager
-def torch_hub_dir(path: Path) -> Iterator[None]:
-    """Point torch.hub's cache (where ``load_state_dict_from_url`` and ``torch.hub.load`` save) at ``path``."""
-    previous = torch.hub.get_dir()
-    torch.hub.set_dir(path)
+def _patched(target: object, name: str, value: object) -> Iterator[None]:
+    previous = getattr(target, name)
+    setattr(target, name, value)
     try:
         yield
     finally:
-        torch.hub.set_dir(previous)
+        setattr(target, name, previous)
 
 
-def _build_deepgaze_iie(*, centerbias_path: Path | None, device: str, cache_dir: Path | None) -> DeepGazeIIE:
+def _refuse_download(url: str, *args: object, **kwargs: object) -> None:
+    raise _UnexpectedDownload(f"it tried to download {url}")
+
+
+def _torchvision_without_weights(repo_or_dir: str, model: str, *args: object, **kwargs: object) -> nn.Module:
+    """``torch.hub.load('pytorch/vision:v0.6.0', name, pretrained=True)`` as torchvision's own ``name`` without
+    weights: the same architecture and parameter names, no GitHub API call, no download."""
+    if repo_or_dir != DEEPGAZE_HUB_REPO or not hasattr(torchvision.models, model):
+        raise _UnexpectedDownload(f"it called torch.hub.load({repo_or_dir!r}, {model!r})")
+    kwargs.pop("pretrained", None)
+    return getattr(torchvision.models, model)(*args, weights=None, **kwargs)
+
+
+def _shapenet_without_weights(model_name: str) -> nn.Module:
+    """What ``deepgaze_pytorch.features.shapenet.load_model`` builds for ShapeNet-C, a torchvision ResNet-50 under a
+    DataParallel-like ``module`` name, without its Bitbucket checkpoint."""
+    if "resnet50" not in model_name:
+        raise _UnexpectedDownload(f"it asked for the ShapeNet model {model_name!r}")
+    return nn.Sequential(OrderedDict([("module", torchvision.models.resnet50(weights=None))]))
+
+
+def _no_weights(*args: object, **kwargs: object) -> None:
+    """Stands in for efficientnet_pytorch's ``load_pretrained_weights`` (a GitHub release download)."""
+
+
+@contextmanager
+def deepgaze_backbones_offline() -> Iterator[None]:
+    """While the block runs, ``deepgaze_pytorch.DeepGazeIIE(pretrained=False)`` builds its four backbones without
+    their pretrained weights, which the strict load of deepgaze2e.pth replaces anyway.
+
+    At the pinned commit each backbone fetches its weights in its constructor, whatever ``pretrained`` says:
+    ShapeNet-C's ResNet-50 from Bitbucket (``features.shapenet.load_model``), EfficientNet-B5 from GitHub releases
+    (``features.efficientnet_pytorch.model.load_pretrained_weights``), DenseNet-201 and ResNeXt-50 through
+    ``torch.hub.load('pytorch/vision:v0.6.0', ...)``, which pages GitHub's API on a cold cache. Those three entry
+    points are replaced by the same architectures without weights, and any other download through torch.hub or
+    ``torch.utils.model_zoo`` is refused, so a package that fetches more fails here instead of going online.
+    """
+    shapenet = importlib.import_module("deepgaze_pytorch.features.shapenet")
+    efficientnet = importlib.import_module("deepgaze_pytorch.features.efficientnet_pytorch.model")
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(_patched(shapenet, "load_model", _shapenet_without_weights))
+        stack.enter_context(_patched(efficientnet, "load_pretrained_weights", _no_weights))
+        stack.enter_context(_patched(torch.hub, "load", _torchvision_without_weights))
+        stack.enter_context(_patched(torch.hub, "load_state_dict_from_url", _refuse_download))
+        stack.enter_context(_patched(torch.utils.model_zoo, "load_url", _refuse_download))
+        yield
+
+
+def _import_deepgaze() -> ModuleType:
+    """The installed deepgaze_pytorch; PredictorUnavailable when it is missing or does not import."""
     try:
-        import deepgaze_pytorch
-    except ImportError as exc:
-        raise PredictorUnavailable(
-            f"deepgaze_iie needs the optional package deepgaze_pytorch ({exc}): install it with "
-            f"{DEEPGAZE_INSTALL}, or set {OFFLINE_ALTERNATIVE} to use the offline predictor"
-        ) from None
-    if centerbias_path is None:
-        raise ValueError("deepgaze_iie needs centerbias_path (centerbias_mit1003.npy)")
+        return importlib.import_module("deepgaze_pytorch")
+    except ModuleNotFoundError as exc:
+        if exc.name == "deepgaze_pytorch":
+            raise PredictorUnavailable(
+                f"deepgaze_iie needs the optional package deepgaze_pytorch, which is not installed: install it "
+                f"with {DEEPGAZE_INSTALL}, or set {OFFLINE_ALTERNATIVE} to use the offline predictor"
+            ) from None
+        cause = exc
+    except Exception as exc:  # an import can fail any way: it is reported, never swallowed
+        cause = exc
+    raise PredictorUnavailable(
+        f"deepgaze_iie: deepgaze_pytorch is installed but does not import ({_one_line(cause)}), as at the "
+        f"repository's HEAD: install the pinned commit with {DEEPGAZE_INSTALL}, or set {OFFLINE_ALTERNATIVE}"
+    ) from None
+
+
+def _one_line(exc: BaseException, limit: int = 200) -> str:
+    text = " ".join(str(exc).split())
+    return f"{type(exc).__name__}: {text[:limit]}" if text else type(exc).__name__
+
+
+def _build_deepgaze_iie(*, centerbias_path: Path | None, weights_path: Path | None, device: str) -> DeepGazeIIE:
+    """DeepGaze IIE from the pinned deepgaze2e.pth alone: the four backbones are built without weights (no
+    Bitbucket, no GitHub API, no unpinned download) and the checkpoint is loaded strictly with weights_only."""
+    if centerbias_path is None or weights_path is None:
+        raise ValueError("deepgaze_iie needs centerbias_path (centerbias_mit1003.npy), weights_path (deepgaze2e.pth)")
+    module = _import_deepgaze()
     centerbias = load_centerbias(Path(centerbias_path))
     try:
-        # Its weights and backbones download through torch.hub: keep them with the other weights.
-        hub = Path(cache_dir) / "torch_hub" if cache_dir is not None else Path(torch.hub.get_dir())
-        with torch_hub_dir(hub):
-            model = deepgaze_pytorch.DeepGazeIIE(pretrained=True)
-    except OSError as exc:  # the weights download once from GitHub releases and the torch hubs
+        state = load_tensors(weights_path)
+        with deepgaze_backbones_offline():
+            model = module.DeepGazeIIE(pretrained=False)
+        model.load_state_dict(state, strict=True)
+    except Exception as exc:  # any failure is one line naming its cause (ImportError, RuntimeError, OSError, ...)
         raise PredictorUnavailable(
-            f"deepgaze_iie could not fetch its pretrained weights ({exc}): it needs the internet "
-            f"once, or set {OFFLINE_ALTERNATIVE} to use the offline predictor"
+            f"deepgaze_iie could not be built from {Path(weights_path).name} ({_one_line(exc)}): it needs "
+            f"deepgaze_pytorch at the pinned commit ({DEEPGAZE_INSTALL}) and the deepgaze2e.pth that "
+            f"fixations.checkpoint names, or set {OFFLINE_ALTERNATIVE} to use the offline predictor"
         ) from None
     return DeepGazeIIE(model, centerbias, device)
 
@@ -206,7 +290,9 @@ class SpectralResidual:
         return log_normalize(np.stack([np.log(self.density(image) + _LOG_EPS) for image in batch]))
 
 
-def _build_spectral_residual(*, centerbias_path: Path | None, device: str, cache_dir: Path | None) -> SpectralResidual:
+def _build_spectral_residual(
+    *, centerbias_path: Path | None, weights_path: Path | None, device: str
+) -> SpectralResidual:
     return SpectralResidual()
 
 
@@ -235,7 +321,7 @@ class CenterBias:
         return np.repeat(one, n, axis=0)
 
 
-def _build_center_bias(*, centerbias_path: Path | None, device: str, cache_dir: Path | None) -> CenterBias:
+def _build_center_bias(*, centerbias_path: Path | None, weights_path: Path | None, device: str) -> CenterBias:
     return CenterBias()
 
 
@@ -250,16 +336,16 @@ def build_predictor(
     name: str,
     *,
     centerbias_path: Path | None = None,
+    weights_path: Path | None = None,
     device: str = "cpu",
-    cache_dir: Path | None = None,
 ) -> FixationPredictor:
     """Build the fixation predictor registered under ``name``.
 
-    ``cache_dir``: the weights cache; DeepGaze IIE's pretrained weights download once into its ``torch_hub``
-    (None: torch.hub's own cache).
+    ``centerbias_path`` and ``weights_path``: the fetched files a predictor needs (DeepGaze IIE: the MIT1003 centre
+    bias and deepgaze2e.pth; the others need none). Building never downloads anything.
     """
     if name not in PREDICTORS:
         raise ValueError(f"unknown fixation predictor {name!r}; known: {', '.join(PREDICTORS)}")
-    predictor = PREDICTORS[name](centerbias_path=centerbias_path, device=device, cache_dir=cache_dir)
+    predictor = PREDICTORS[name](centerbias_path=centerbias_path, weights_path=weights_path, device=device)
     logger.info("fixation predictor: %s on %s", predictor.label, device)
     return predictor

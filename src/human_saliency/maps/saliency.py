@@ -107,7 +107,10 @@ def _saliency_of(
     ):
         inputs = images.permute(0, 3, 1, 2).to(device=device, dtype=torch.float32).div_(255)
         detections, activations = detector.run(inputs)
-        maps = eigencam(activations, (size, size))
+        maps = eigencam(
+            activations.values, (size, size), image_size=activations.image_size, input_size=activations.input_size
+        )
+        maps = maps.cpu().numpy()  # only the finished maps leave the device
         for index, dets, saliency in zip(indices.tolist(), detections, maps, strict=True):
             ref = refs[index]
             counts["images"] += 1

@@ -2,6 +2,8 @@
 
 Ground truth is a prepared COCO-style JSON (with a ``difficult`` flag per annotation); detections are
 COCO result dicts (``image_id``, ``category_id``, ``bbox`` [x, y, w, h] in 0-based pixels, ``score``).
+Images flagged ``partial_annotations`` (VOC images outside its detection task, whose XML may annotate only some
+objects) are left out of every AP here, with their detections: a correct detection there would count as false.
 """
 
 from __future__ import annotations
@@ -36,9 +38,10 @@ def evaluate_detections(
     Returns numeric leaves for a DVC metrics file: ``ap50_voc`` (mean over classes of the VOC
     all-point AP@0.5, difficult objects ignored; with ``n_boot`` > 0 a dict of its ``value`` and the 95 %
     image-level bootstrap interval, :func:`ap50_voc_replicates`), ``ap_coco`` (AP@[.5:.95]) and ``ap50_coco``
-    (pycocotools, bbox), ``n_images``, ``n_detections``, ``n_classes_without_gt`` and
-    ``per_class_ap50_voc`` {class name: AP}. A class with no non-difficult object is left out of
-    the VOC mean and of ``per_class_ap50_voc`` (counted in ``n_classes_without_gt``), not scored 0.
+    (pycocotools, bbox), ``n_images`` (scored), ``n_images_partial_annotations`` (left out), ``n_detections``
+    (on the scored images), ``n_classes_without_gt`` and ``per_class_ap50_voc`` {class name: AP}. A class with
+    no non-difficult object is left out of the VOC mean and of ``per_class_ap50_voc`` (counted in
+    ``n_classes_without_gt``), not scored 0.
 
     The COCO numbers count difficult objects as ordinary ground truth: COCO has no "ignore this
     object" flag other than ``iscrowd``, whose matching rules differ, so the secondary number
@@ -49,6 +52,14 @@ def evaluate_detections(
     source = str(gt) if isinstance(gt, (str, PathLike)) else "the ground-truth dict"
     dataset = _load_gt(gt, source)
     names = {int(c["id"]): str(c["name"]) for c in dataset["categories"]}
+    _detection_arrays(detections, {int(im["id"]) for im in dataset["images"]}, names)  # every detection checked
+    partial = partial_annotation_ids(dataset)
+    dataset = {
+        **dataset,
+        "images": [im for im in dataset["images"] if int(im["id"]) not in partial],
+        "annotations": [a for a in dataset["annotations"] if int(a["image_id"]) not in partial],
+    }
+    detections = [d for d in detections if int(d["image_id"]) not in partial]
     arrays = _detection_arrays(detections, {int(im["id"]) for im in dataset["images"]}, names)
 
     per_class = _voc_ap_per_class(dataset, arrays, names)
@@ -66,6 +77,7 @@ def evaluate_detections(
         "ap_coco": ap_coco,
         "ap50_coco": ap50_coco,
         "n_images": len(dataset["images"]),
+        "n_images_partial_annotations": len(partial),
         "n_detections": len(detections),
         "n_classes_without_gt": len(per_class) - len(scored),
         "per_class_ap50_voc": scored,
@@ -79,6 +91,11 @@ def evaluate_detections(
         metrics["n_detections"],
     )
     return metrics
+
+
+def partial_annotation_ids(gt: dict) -> set[int]:
+    """The ids of the images flagged ``partial_annotations``: no detection AP is computed on them."""
+    return {int(image["id"]) for image in gt["images"] if image.get("partial_annotations", False)}
 
 
 def voc_ap(recall: np.ndarray, precision: np.ndarray) -> float:
@@ -229,7 +246,8 @@ def _class_matches(
 
     best_iou, best_gt = _best_overlap(gt_img, gt_box, dt_img, dt_box)
     hit = best_iou >= VOC_IOU_THRESHOLD
-    ignored = hit & gt_difficult[np.maximum(best_gt, 0)]
+    ignored = np.zeros_like(hit)
+    ignored[hit] = gt_difficult[best_gt[hit]]  # only a hit has a box: a class may have none at all
     candidates = np.flatnonzero(hit & ~ignored)
     _, first = np.unique(best_gt[candidates], return_index=True)
     tp = np.zeros(len(dt_img), dtype=bool)
@@ -239,7 +257,8 @@ def _class_matches(
 
 def ap50_voc_replicates(gt: dict, detections: list[dict], weights: np.ndarray) -> np.ndarray:
     """VOC AP50 (mean over classes) of each resample in ``weights`` (rows of image multiplicities, in the
-    order of ``gt["images"]``); NaN where a resample holds no non-difficult object of any class.
+    order of ``gt["images"]``); NaN where a resample holds no non-difficult object of any class. Images flagged
+    ``partial_annotations`` keep their place in ``weights`` but add neither objects nor detections.
 
     A resampled image counts its objects and detections as often as it is drawn. Each detection keeps its
     TP/FP status (matching never looks across images), so a replicate is a weighted precision-recall curve;
@@ -249,9 +268,13 @@ def ap50_voc_replicates(gt: dict, detections: list[dict], weights: np.ndarray) -
     dataset = _load_gt(gt, "the ground-truth dict")
     names = {int(c["id"]): str(c["name"]) for c in dataset["categories"]}
     position = {int(image["id"]): i for i, image in enumerate(dataset["images"])}
+    partial = partial_annotation_ids(dataset)
+    if partial:
+        _detection_arrays(detections, set(position), names)  # every detection checked, then those dropped
+        detections = [d for d in detections if int(d["image_id"]) not in partial]
     dt_img, dt_cat, dt_xywh, dt_score = _detection_arrays(detections, set(position), names)
     dt_box = _inclusive_boxes(dt_xywh)
-    anns = dataset["annotations"]
+    anns = [a for a in dataset["annotations"] if int(a["image_id"]) not in partial]
     gt_img = np.array([a["image_id"] for a in anns], dtype=np.int64)
     gt_cat = np.array([a["category_id"] for a in anns], dtype=np.int64)
     gt_box = _inclusive_boxes([a["bbox"] for a in anns])

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 from PIL import Image
 
@@ -59,6 +60,14 @@ def load_mask(path: str | os.PathLike) -> np.ndarray:
     if image.mode in _SIXTEEN_BIT:
         return np.round(np.asarray(image, dtype=np.float64) * (255 / 65535)).astype(np.uint8)
     return np.asarray(image if image.mode == "L" else image.convert("L"), dtype=np.uint8)
+
+
+def resize_mask(mask: np.ndarray, width: int, height: int) -> np.ndarray:
+    """An H×W uint8 mask resized to ``width``×``height``: area-averaged when shrinking, bilinear when enlarging (the
+    masks are smooth weights aggregated over annotators, so interpolating them keeps their meaning)."""
+    shrink = width * height < mask.shape[0] * mask.shape[1]
+    interpolation = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+    return cv2.resize(mask, (width, height), interpolation=interpolation)
 
 
 def merge_masks(masks: Sequence[np.ndarray]) -> np.ndarray:

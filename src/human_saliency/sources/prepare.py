@@ -1,5 +1,15 @@
 """Raw layouts (VOC2012, human attention masks, MIT1003) → COCO train/test splits, merged masks, MIT index.
 
+The study's split: test = every image with a human attention mask whose JPEG and annotation exist, listed in
+``ImageSets/Main/trainval.txt`` or not (the masks also cover ``2007_*``, ``2012_*`` and late ``2011_*`` ids that only
+the segmentation, layout or action tasks list); train = the Main/trainval images without a mask. An image outside
+Main is marked ``"partial_annotations": true``: VOC's annotations are complete only for the images its detection task
+lists (an action-task image's XML annotates only the acting people). It is scored like any other for saliency and
+left out of detection AP (``human_saliency.scoring.detection_ap``); ``test.partial_annotations`` counts them.
+
+A mask of another size than its image is resized to the image (``mask_size_mismatch="resize"``, counted in
+``masks.resized``) or drops the image (``"drop"``, the ``mask_size_mismatch`` reason below).
+
 Bad-input policy (``prepare.on_bad_input``). With ``error`` each case below stops the stage with a
 DataError naming the file; with ``skip`` it is logged as a WARNING naming the file and counted
 under ``skipped.<reason>`` in the summary (every reason is always present, 0 when none).
@@ -20,8 +30,8 @@ boxes_dropped               box under ``min_box_size`` after clipping       box 
 images_without_boxes        image whose every object was dropped            image kept as a negative
                                                                             (never an error)
 unreadable_mask             truncated or undecodable mask file              image dropped from both splits
-mask_size_mismatch          mask size differs from its image's size         image dropped from both splits
-mask_without_image          mask id not in trainval.txt or without a JPEG   mask file skipped
+mask_size_mismatch          mask size differs from its image's (``drop``)   image dropped from both splits
+mask_without_image          mask id without a JPEG or an XML file           mask file skipped
 mask_outside_class_folder   mask file directly under the mask folder        mask file skipped
 mit1003_missing_fixations   stimulus without _fixMap or _fixPts             stimulus skipped
 mit1003_unreadable          undecodable stimulus, _fixMap or _fixPts        stimulus skipped
@@ -34,8 +44,9 @@ Not bad input: CMYK, grayscale or palette images are converted to RGB on load (c
 16-bit mask PNGs are scaled to 8 bits. Always an error, whatever the policy: a missing anchor folder
 (``VOCdevkit/VOC2012``, ``PASCAL_VOC_2012/human_attention_mask``, ``ALLSTIMULI``, ``ALLFIXATIONMAPS``)
 or several of one, a missing trainval.txt, two VOC ids with the same numeric COCO id, an empty train
-or test split or MIT1003 index, and more than ``prepare.max_dropped_fraction`` of the listed images
-dropped (the message names the counts and the commonest reasons).
+or test split or MIT1003 index, and more than ``prepare.max_dropped_fraction`` of the images (those listed,
+and the masked ones outside Main) or of the masked ids dropped (the message names the counts and the commonest
+reasons).
 
 Test conditions (embedded data only): when ``ImageSets/Main/shifted.txt`` exists (the embedded
 generator's planted-cue data; real VOC has no such file) the images it lists form a third split,
@@ -61,7 +72,7 @@ from tqdm.contrib.logging import logging_redirect_tqdm
 from human_saliency.errors import DataError
 from human_saliency.io.files import write_json
 from human_saliency.io.images import decode, load_gray
-from human_saliency.sources.masks import MaskIndex, index_masks, load_mask, merge_masks, write_mask
+from human_saliency.sources.masks import MaskIndex, index_masks, load_mask, merge_masks, resize_mask, write_mask
 from human_saliency.sources.mit1003 import FIXPTS_THRESHOLD, index_stimuli, load_fixpts
 from human_saliency.sources.voc import (
     SHIFTED_IMAGE_SET,
@@ -145,11 +156,13 @@ def prepare_dataset(
     max_dropped_fraction: float,
     on_bad_input: str = "skip",
     min_box_size: int = 1,
+    mask_size_mismatch: str = "drop",
 ) -> dict[str, Any]:
     """Write train.json, test.json, masks/<voc id>.png and mit1003.json into ``out_dir``; return counts.
 
-    DataError if more than ``max_dropped_fraction`` of the listed VOC images are dropped, or if a split or
-    the MIT1003 index comes out empty. ``out_dir`` may be the temporary sibling of the final folder
+    DataError if more than ``max_dropped_fraction`` of the VOC images or of the masked ids are dropped, or if a
+    split or the MIT1003 index comes out empty. ``mask_size_mismatch``: "resize" a mask of another size than its
+    image to the image's size, or "drop" the image. ``out_dir`` may be the temporary sibling of the final folder
     (fsio.atomic_dir): paths in the JSON are relative to it, so they stay valid after the rename.
     """
     classes = list(classes)
@@ -162,11 +175,14 @@ def prepare_dataset(
     (out_dir / "masks").mkdir(parents=True, exist_ok=True)
 
     bad = _BadInput(on_bad_input)
-    voc = _VocPreparer(raw_dir, voc_root, out_dir, classes, min_box_size, bad)
+    if mask_size_mismatch not in ("resize", "drop"):
+        raise ValueError(f"mask_size_mismatch must be 'resize' or 'drop', got {mask_size_mismatch!r}")
+    resize = mask_size_mismatch == "resize"
+    voc = _VocPreparer(raw_dir, voc_root, out_dir, classes, min_box_size, bad, resize_masks=resize)
     with logging_redirect_tqdm():
         splits = voc.run(index_masks(mask_root))
         stimuli, mit_counts = _prepare_mit1003(raw_dir, stimuli_dir, fixmaps_dir, bad)
-    _check_outcome(raw_dir, splits, voc.listed, stimuli, bad.counts, max_dropped_fraction)
+    _check_outcome(raw_dir, splits, voc.listed, voc.masked, stimuli, bad.counts, max_dropped_fraction)
 
     categories = [{"id": i + 1, "name": name, "supercategory": "object"} for i, name in enumerate(classes)]
     for name, split in splits.items():
@@ -178,13 +194,19 @@ def prepare_dataset(
             "images": len(split.images),
             "objects": len(split.annotations),
             "difficult_objects": sum(ann["difficult"] for ann in split.annotations),
+            "partial_annotations": sum(image["partial_annotations"] for image in split.images),
         }
         for name, split in splits.items()
     }
     per_class = Counter(ann["category_id"] for split in splits.values() for ann in split.annotations)
     summary["objects_per_class"] = {name: per_class[i + 1] for i, name in enumerate(classes)}
-    with_masks = sum(len(split.images) for name, split in splits.items() if name != "train")
-    summary["masks"] = {"images": with_masks, "merged": voc.counts["masks_merged"]}
+    summary["masks"] = {
+        "ids": voc.masked,
+        "images": sum(len(split.images) for name, split in splits.items() if name != "train"),
+        "outside_main": voc.counts["outside_main"],
+        "merged": voc.counts["masks_merged"],
+        "resized": voc.counts["masks_resized"],
+    }
     summary["images_converted_to_rgb"] = voc.counts["converted"]
     summary["mit1003"] = mit_counts
     summary["skipped"] = dict(bad.counts)
@@ -202,16 +224,25 @@ def _check_outcome(
     raw_dir: Path,
     splits: dict[str, _Split],
     listed: int,
+    masked: int,
     stimuli: list[dict[str, Any]],
     counts: Counter[str],
     max_dropped_fraction: float,
 ) -> None:
-    """Stop rather than hand the next stages too little: mass drops, an empty split, no MIT1003 stimulus."""
+    """Stop rather than hand the next stages too little: mass drops of images or of masked ids, an empty split,
+    no MIT1003 stimulus."""
     dropped = listed - sum(len(split.images) for split in splits.values())
     if dropped > max_dropped_fraction * listed:
         raise DataError(
             f"{raw_dir}: dropped {dropped} of {listed} images ({dropped / listed:.1%}), more than "
             f"prepare.max_dropped_fraction={max_dropped_fraction:g}: {_top_reasons(counts, DROPS_IMAGE)}"
+        )
+    lost = masked - sum(len(split.images) for name, split in splits.items() if name != "train")  # test conditions
+    if masked and lost > max_dropped_fraction * masked:
+        raise DataError(
+            f"{raw_dir}: dropped {lost} of {masked} images with human masks ({lost / masked:.1%}), more than "
+            f"prepare.max_dropped_fraction={max_dropped_fraction:g}: "
+            f"{_top_reasons(counts, DROPS_IMAGE + ('mask_without_image',))}"
         )
     why = {
         "train": "every listed image was dropped or has a human mask",
@@ -273,45 +304,53 @@ class _VocPreparer:
         classes: list[str],
         min_box_size: int,
         bad: _BadInput,
+        *,
+        resize_masks: bool,
     ) -> None:
         self.raw_dir, self.voc_root, self.out_dir = raw_dir, voc_root, out_dir
         self.category_ids = {name: i + 1 for i, name in enumerate(classes)}
         self.min_box_size = min_box_size
         self.bad = bad
+        self.resize_masks = resize_masks
         self.twins: dict[str, str] = {}  # shifted test condition: id -> the test id it copies
-        self.counts: Counter[str] = Counter(masks_merged=0, converted=0)
-        self.listed = 0
+        self.counts: Counter[str] = Counter(masks_merged=0, converted=0, outside_main=0, masks_resized=0)
+        self.listed = 0  # the images that should reach a split: Main/trainval's, and the masked ones outside it
+        self.masked = 0  # the ids with a mask in a class folder
 
     def run(self, mask_index: MaskIndex) -> dict[str, _Split]:
-        ids = read_image_set(self.voc_root / "ImageSets" / "Main" / "trainval.txt")
-        self.listed = len(ids)
+        main = read_image_set(self.voc_root / "ImageSets" / "Main" / "trainval.txt")
         shifted = self.voc_root / "ImageSets" / "Main" / f"{SHIFTED_IMAGE_SET}.txt"
         self.twins = read_twins(shifted) if shifted.is_file() else {}
         jpegs = _stems(self.voc_root / "JPEGImages", ".jpg")
         xmls = _stems(self.voc_root / "Annotations", ".xml")
-        _check_numeric_ids(ids)
         # Stray and orphan masks first: a cheap check, so the error policy fails before the long loop.
         for path in mask_index.outside_class_folders:
             self.bad("mask_outside_class_folder", f"{path}: mask file is not inside a class folder; skipped")
         masks = mask_index.by_id
-        listed = set(ids) & jpegs
+        self.masked = len(masks)
         for voc_id, paths in masks.items():
-            if voc_id not in listed:
+            if voc_id not in jpegs or voc_id not in xmls:
                 for path in paths:
-                    message = f"{path}: mask has no image (id not in trainval.txt or no JPEG)"
-                    self.bad("mask_without_image", message)
+                    what = "JPEG" if voc_id not in jpegs else "annotation"
+                    self.bad("mask_without_image", f"{path}: mask has no image (no {what} of that id)")
+        in_main = set(main)
+        outside = sorted(voc_id for voc_id in masks if voc_id not in in_main and voc_id in jpegs and voc_id in xmls)
+        self.counts["outside_main"] = len(outside)
+        ids = sorted(main + outside)
+        self.listed = len(ids)
+        _check_numeric_ids(ids)
 
         splits = {"train": _Split(), "test": _Split()}
         if shifted.is_file():
             splits["test_shifted"] = _Split()
-        for voc_id in tqdm(ids, desc="VOC trainval", unit="img"):
+        for voc_id in tqdm(ids, desc="VOC trainval + masked", unit="img"):
             if voc_id not in xmls:
                 message = f"{self._xml(voc_id)}: annotation listed in trainval.txt is missing"
                 self.bad("missing_annotation", message)
             elif voc_id not in jpegs:
                 self.bad("missing_image", f"{self._jpeg(voc_id)}: image listed in trainval.txt is missing")
             else:
-                self._image(voc_id, masks.get(voc_id, []), splits)
+                self._image(voc_id, masks.get(voc_id, []), splits, partial=voc_id not in in_main)
         return splits
 
     def _xml(self, voc_id: str) -> Path:
@@ -320,7 +359,7 @@ class _VocPreparer:
     def _jpeg(self, voc_id: str) -> Path:
         return self.voc_root / "JPEGImages" / f"{voc_id}.jpg"
 
-    def _image(self, voc_id: str, mask_paths: list[Path], splits: dict[str, _Split]) -> None:
+    def _image(self, voc_id: str, mask_paths: list[Path], splits: dict[str, _Split], *, partial: bool) -> None:
         xml_path, jpeg_path = self._xml(voc_id), self._jpeg(voc_id)
         try:
             annotation = parse_annotation(xml_path)
@@ -349,6 +388,8 @@ class _VocPreparer:
             "file_name": jpeg_path.relative_to(self.raw_dir).as_posix(),
             "width": width,
             "height": height,
+            # Outside Main, VOC's XML may annotate only some objects: no detection AP on it (see the docstring).
+            "partial_annotations": partial,
         }
         if voc_id in self.twins:
             if not mask_paths:
@@ -365,7 +406,7 @@ class _VocPreparer:
         split.annotations.extend(self._boxes(annotation, xml_path, entry["id"], width, height))
 
     def _mask(self, paths: list[Path], jpeg_path: Path, width: int, height: int) -> np.ndarray | None:
-        """The merged mask of one image, or None if a mask file is unreadable or of another size."""
+        """The merged mask of one image, or None if a mask file is unreadable, or of another size under "drop"."""
         masks = []
         for path in paths:
             try:
@@ -374,12 +415,13 @@ class _VocPreparer:
                 self.bad("unreadable_mask", f"{exc}; dropping {jpeg_path.name} from both splits")
                 return None
             if mask.shape != (height, width):
-                self.bad(
-                    "mask_size_mismatch",
-                    f"{path}: mask is {mask.shape[1]}x{mask.shape[0]} but {jpeg_path.name} is "
-                    f"{width}x{height}; dropping the image from both splits",
-                )
-                return None
+                found = f"{path}: mask is {mask.shape[1]}x{mask.shape[0]} but {jpeg_path.name} is {width}x{height}"
+                if not self.resize_masks:
+                    self.bad("mask_size_mismatch", f"{found}; dropping the image from both splits")
+                    return None
+                logger.warning("%s; resized to the image (prepare.mask_size_mismatch: resize)", found)
+                mask = resize_mask(mask, width, height)
+                self.counts["masks_resized"] += 1
             masks.append(mask)
         self.counts["masks_merged"] += len(masks) > 1
         return merge_masks(masks)

@@ -33,8 +33,9 @@ def cache_path(cache_dir: str | os.PathLike, spec: SourceSpec) -> Path:
 def fetch_sources(remote: RemoteParams, raw_dir: str | os.PathLike) -> dict[str, dict[str, Any]]:
     """Download, verify and extract every source of ``remote`` into ``raw_dir/<dest>/``.
 
-    Writes and returns the manifest ``raw_dir/SOURCES.json``: per source its url, filename, size,
-    md5 of the very file extracted, whether params pinned its md5, its dest folder and member count.
+    Writes and returns the manifest ``raw_dir/SOURCES.json``: per source its url and mirrors, filename, size,
+    md5 of the very file extracted, whether params pinned its md5 (else ``downloads.lock`` verified it), its dest
+    folder and member count.
     """
     raw_dir = Path(raw_dir)
     manifest: dict[str, dict[str, Any]] = {}
@@ -45,6 +46,7 @@ def fetch_sources(remote: RemoteParams, raw_dir: str | os.PathLike) -> dict[str,
             cache_path(remote.cache_dir, spec),
             size=spec.size,
             md5=spec.md5,
+            mirrors=spec.mirrors,
             timeout_s=remote.timeout_s,
             min_bytes_per_s=remote.min_bytes_per_s,
             retries=remote.retries,
@@ -55,6 +57,7 @@ def fetch_sources(remote: RemoteParams, raw_dir: str | os.PathLike) -> dict[str,
         members = _extract(path, raw_dir / spec.dest, remote, pinned=spec.md5 is not None)
         manifest[name] = {
             "url": spec.url,
+            "mirrors": list(spec.mirrors),
             "filename": spec.filename,
             "size": path.stat().st_size,
             # fetch has checked a pinned md5, so only an unpinned file needs hashing again

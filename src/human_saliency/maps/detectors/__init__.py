@@ -3,8 +3,10 @@
 Usage::
 
     with build_detector("fasterrcnn_r50", weights="random", num_classes=5) as detector:
-        detections, activations = detector.run(images)  # one forward pass
-        maps = eigencam(activations, images.shape[-2:])  # human_saliency.maps.cam
+        detections, activations = detector.run(images)  # one forward pass; activations stay on the device
+        maps = eigencam(  # human_saliency.maps.cam, on the same device
+            activations.values, images.shape[-2:], image_size=activations.image_size, input_size=activations.input_size
+        )
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ import torch
 from human_saliency.errors import DataError
 from human_saliency.io.weights import fetch_weights, load_checkpoint, load_state
 from human_saliency.maps.detectors import compact, detr, torchvision_family, yolov5
-from human_saliency.maps.detectors.base import Detector, DetectorSpec
+from human_saliency.maps.detectors.base import Activations, Detector, DetectorSpec
 from human_saliency.maps.detectors.labels import coco_label_map, dataset_label_map
 from human_saliency.sources.voc import VOC_CLASSES
 
-__all__ = ["DETECTORS", "Detector", "DetectorSpec", "build_detector"]
+__all__ = ["DETECTORS", "Activations", "Detector", "DetectorSpec", "build_detector"]
 
 _ORDER = (
     "yolov5",
@@ -52,6 +54,8 @@ def build_detector(
     cache_dir: Path = Path(".cache/weights"),
     min_size: int | None = None,
     score_threshold: float = 0.05,
+    max_detections: int = 100,
+    trust_unverified_pickles: bool = False,
 ) -> Detector:
     """Build the registry's detector ``name`` in eval mode, on the CPU.
 
@@ -62,7 +66,10 @@ def build_detector(
     checkpoint (a dict with a "model" state dict for ``num_classes`` classes; its internal resize is the one it
     was trained with, stored in its "meta" by ``experiment.train.save_model``). Labels are dataset
     category ids 1..num_classes. ``min_size``: the short side the model resizes images to (None: the
-    library's default; SSD/SSDlite always use their fixed 300/320 input).
+    library's default; SSD/SSDlite always use their fixed 300/320 input). Every detector's detections go
+    through one post-processing: scores at least ``score_threshold``, at most ``max_detections`` per image.
+    ``trust_unverified_pickles``: load a pickled weight file (yolov5su.pt) on its first download, which only
+    ``downloads.lock`` verifies afterwards.
     """
     if name not in DETECTORS:
         raise ValueError(f"detector {name!r}: unknown; known detectors: {', '.join(DETECTORS)}")
@@ -78,7 +85,18 @@ def build_detector(
                 f"weights='coco' gives VOC's {len(VOC_CLASSES)} classes (COCO classes mapped to VOC), "
                 f"but num_classes is {num_classes}: use 'random' or a checkpoint for other datasets"
             )
-        paths = [fetch_weights(f.url, f.filename, cache_dir, f.sha256) for f in spec.coco_weights]
+        paths = [
+            fetch_weights(
+                f.url,
+                f.filename,
+                cache_dir,
+                f.sha256,
+                size=f.size,
+                pickle=f.pickle,
+                trust_unverified_pickles=trust_unverified_pickles,
+            )
+            for f in spec.coco_weights
+        ]
         model, index_names = family.load_coco(spec, paths)
         label_map = coco_label_map(index_names, source=str(paths[-1]))
         weights_label = "COCO-pretrained"
@@ -99,6 +117,7 @@ def build_detector(
         label_map=label_map,
         min_size=min_size,
         score_threshold=score_threshold,
+        max_detections=max_detections,
     )
     if weights not in ("coco", "random") and "resize" in meta:
         # Tested at the scale it was trained at, whatever min_size says: the library default (800 px for

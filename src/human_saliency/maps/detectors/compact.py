@@ -174,5 +174,6 @@ SPECS = (
         licence="BSD-3-Clause (torchvision code); no pretrained weights exist",
         coco_weights=(),
         trainable_frozen=(),  # trained from scratch only: nothing to freeze
+        cam_stride=8,
     ),
 )

@@ -14,15 +14,26 @@ from torch import nn
 from torchvision.ops import box_convert
 
 from human_saliency.io.weights import WeightFile
-from human_saliency.maps.detectors.base import Detector, DetectorSpec, RawDetections, rescale, size_limits
+from human_saliency.maps.detectors.base import Detector, DetectorSpec, Frame, RawDetections, rescale, size_limits
 
 LICENCE = "Apache-2.0 (transformers code; facebook/detr-resnet-50 weights)"
 REVISION = "1d5f47bd3bdd2c4bbfa585418ffe6da5028b4c0b"
 _URL = "https://huggingface.co/facebook/detr-resnet-50/resolve/{revision}/{file}"
+# Size and SHA-256 of each file at REVISION, as the Hugging Face hub publishes them for that revision (the Git LFS
+# pointer of model.safetensors holds both; config.json's were computed from the blob), quoted in issue 12.
+_PINS = {
+    "config.json": (4_592, "e7bcf3992363f27717a863f14b193140ad2e41d4338ee012730e58a92cae17e6"),
+    "model.safetensors": (166_587_896, "830f5e2eeaada8c8c8281779dcc8ab12833972eb8514ed0a35be6c1d4420ad81"),
+}
 # from_pretrained reads a folder, so both files go to one folder named after the revision.
 COCO_WEIGHTS = tuple(
-    WeightFile(url=_URL.format(revision=REVISION, file=file), filename=f"detr-resnet-50-{REVISION[:12]}/{file}")
-    for file in ("config.json", "model.safetensors")
+    WeightFile(
+        url=_URL.format(revision=REVISION, file=file),
+        filename=f"detr-resnet-50-{REVISION[:12]}/{file}",
+        sha256=sha256,
+        size=size,
+    )
+    for file, (size, sha256) in _PINS.items()
 )
 # DetrImageProcessor's defaults: shortest edge 800, longest 1333, ImageNet mean/std.
 DEFAULT_SIZE = (800, 1333)
@@ -50,7 +61,7 @@ class DetrDetector(Detector):
         model = DetrForObjectDetection.from_pretrained(folder, config=config, local_files_only=True)
         return model, [config.id2label[i] for i in range(config.num_labels)]
 
-    def _forward(self, images: torch.Tensor) -> tuple[list[RawDetections], tuple[float, float]]:
+    def _forward(self, images: torch.Tensor) -> tuple[list[RawDetections], Frame]:
         height, width = images.shape[-2:]
         resized, _ = rescale(images, self._limits)
         mean = torch.tensor(MEAN, device=images.device).view(1, 3, 1, 1)
@@ -61,7 +72,8 @@ class DetrDetector(Detector):
         scores, indices = outputs.logits.softmax(-1)[..., :-1].max(-1)
         to_pixels = torch.tensor([width, height, width, height], device=images.device)
         boxes = box_convert(outputs.pred_boxes, "cxcywh", "xyxy") * to_pixels
-        return list(zip(boxes, scores, indices, strict=True)), (1.0, 1.0)
+        resized_size = tuple(resized.shape[-2:])
+        return list(zip(boxes, scores, indices, strict=True)), (resized_size, resized_size)  # not padded
 
 
 def build(num_outputs: int) -> nn.Module:

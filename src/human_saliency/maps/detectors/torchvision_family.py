@@ -14,7 +14,7 @@ from torchvision.models import detection as tvd
 from torchvision.ops import FrozenBatchNorm2d
 
 from human_saliency.io.weights import WeightFile, load_state, load_tensors
-from human_saliency.maps.detectors.base import Detector, DetectorSpec, RawDetections
+from human_saliency.maps.detectors.base import MODEL_DETECTIONS_CAP, Detector, DetectorSpec, Frame, RawDetections
 
 LICENCE = "BSD-3-Clause (torchvision code and model-zoo weights)"
 # Every torchvision COCO detection checkpoint shares this 91-entry index → name list ("N/A" = unused id).
@@ -48,15 +48,17 @@ class TorchvisionDetector(Detector):
         if self.min_size is not None and transform.fixed_size is None:
             transform.min_size = (self.min_size,)
             transform.max_size = max(transform.max_size, self.min_size)
-        # The model's own score cut must not drop boxes that ours would keep.
+        # The model's own score cut and cap must not drop boxes that ours would keep (R-CNNs: 100, RetinaNet:
+        # 300, SSD: 200 by default): one cap for every family.
         heads = model.roi_heads if hasattr(model, "roi_heads") else model
         heads.score_thresh = self.score_threshold
+        heads.detections_per_img = MODEL_DETECTIONS_CAP
         if hasattr(model, "roi_heads") and model.roi_heads.has_mask():
             # The study uses Mask R-CNN's boxes and backbone activations, never its masks. Predicting and
             # pasting up to 100 masks per image dominated its run time; the boxes and activations do not
             # depend on the mask branch, so it is switched off for inference (weights are loaded already).
             model.roi_heads.mask_roi_pool = model.roi_heads.mask_head = model.roi_heads.mask_predictor = None
-        self._sizes: tuple[tuple[int, int], tuple[int, int]] | None = None
+        self._sizes: Frame | None = None
         self._hooks.append(transform.register_forward_hook(self._capture_sizes))
 
     @classmethod
@@ -74,11 +76,10 @@ class TorchvisionDetector(Detector):
         image_list = output[0]
         self._sizes = (tuple(image_list.image_sizes[0]), tuple(image_list.tensors.shape[-2:]))
 
-    def _forward(self, images: torch.Tensor) -> tuple[list[RawDetections], tuple[float, float]]:
+    def _forward(self, images: torch.Tensor) -> tuple[list[RawDetections], Frame]:
         outputs = self.model(list(images))
-        (height, width), (padded_h, padded_w) = self._sizes
         raw = [(out["boxes"], out["scores"], out["labels"]) for out in outputs]
-        return raw, (height / padded_h, width / padded_w)
+        return raw, self._sizes  # the transform resized, then padded to a multiple of 32
 
 
 def _freeze_batchnorm(module: nn.Module) -> None:

@@ -1,0 +1,3 @@
+from .model import EfficientNet
+
+__all__ = ["EfficientNet"]
