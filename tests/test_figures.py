@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from human_saliency.scoring.figures import colour_bar, heat, overlay_figure
+from human_saliency.scoring.figures import colour_bar, detector_panels, heat, overlay_figure
 
 
 def _luminance(rgb: np.ndarray) -> np.ndarray:
@@ -33,3 +33,14 @@ def test_figure_ends_with_a_colour_key_from_bright_to_dark():
     key = colour_bar(30)
     assert figure.shape[1] == 30 + 4 + 30 + 4 + key.shape[1]
     assert _luminance(key[0, :4]).mean() > _luminance(key[-1, :4]).mean()  # 1 at the top is the brightest
+
+
+def test_detector_panels_show_the_planted_cue_only_when_an_image_has_one():
+    maps, masks, fixations = ({"a": np.full((4, 4), v), "b": np.full((4, 4), v)} for v in (0.1, 0.2, 0.3))
+    none = {"a": np.zeros((4, 4), bool), "b": np.zeros((4, 4), bool)}
+    assert list(detector_panels("ssd", maps, masks, fixations, none)) == ["ssd", "human mask", "predicted fixations"]
+    one = {**none, "b": np.eye(4, dtype=bool)}
+    panels = detector_panels("ssd", maps, masks, fixations, one)
+    assert list(panels) == ["ssd", "human mask", "predicted fixations", "planted cue"]
+    assert panels["planted cue"]["b"].dtype == np.float32 and panels["planted cue"]["b"].sum() == 4
+    assert panels["ssd"] is maps

@@ -1,22 +1,28 @@
 """Scoring detector maps: per-image rows, degenerate maps counted not averaged, references at working size."""
 
-import contextlib
-
 import numpy as np
+import pandas as pd
 import pytest
 
+from human_saliency.io.files import write_json
 from human_saliency.io.mapstore import MapReader, MapWriter
+from human_saliency.maps.layout import MIT1003, detections_path, maps_path, random_maps_path
 from human_saliency.prepared.loaders import resize_map, resize_points
 from human_saliency.prepared.masks import working_size_masks
-from human_saliency.prepared.splits import PreparedSplit
+from human_saliency.prepared.splits import SHIFTED, TEST, PreparedSplit
 from human_saliency.prepared.stimuli import PreparedStimuli
 from human_saliency.scoring.score import (
+    STUDY_METRICS,
+    absent,
     min_max_for_mae,
     pair_metrics,
     score_cue,
     score_detector,
     score_maps,
+    scores_path,
+    study_summaries,
     summarize_scores,
+    write_scores,
 )
 from human_saliency.sources.mit1003 import load_fixmap
 
@@ -103,34 +109,51 @@ def test_ties_of_the_top_region_are_counted():
 
 @pytest.fixture(scope="module")
 def detector_scores(tmp_path_factory) -> dict:
-    """score_detector on 3 VOC test images and 2 MIT1003 stimuli (prepared as prepare writes them), with maps
-    made by hand: VOC 1's map is its human mask and its predicted fixations a density whose min-max is that
-    mask; VOC 2's map is constant; MIT 1's map is 1 exactly at its two fixations, MIT 2's its own fixation map."""
+    """score_detector on a saliency folder laid out as saliency@<detector> writes it, for 3 VOC test images in two
+    conditions (``test`` with random-init maps, as trained weights have; ``test_shifted``, the same maps, without)
+    and 2 MIT1003 stimuli (prepared as prepare writes them). Maps made by hand: VOC 1's map is its human mask, its
+    random-init map too, and its predicted fixations a density whose min-max is that mask; VOC 2's map is constant;
+    MIT 1's map is 1 exactly at its two fixations, MIT 2's its own fixation map. VOC 1 alone has a cue, its
+    top-left 4×4 pixels; each condition's detections are its ground truth."""
     root = tmp_path_factory.mktemp("score")
     prepared = tiny_prepared(root, train=0, test=3, size=(48, 32), mit1003=2, mit_size=(40, 30),
                              fixations=((5, 4), (30, 20)))  # fmt: skip
-    masks = working_size_masks(PreparedSplit.load(prepared / "test.json"), SIZE)
+    split = PreparedSplit.load(prepared / "test.json")
+    masks = working_size_masks(split, SIZE)
     stimuli = PreparedStimuli.load(prepared / "mit1003.json")
     v1, v2, v3 = masks
     rng = np.random.default_rng(0)
     points = np.zeros((SIZE, SIZE))
     points[4 * SIZE // 30, 5 * SIZE // 40] = points[20 * SIZE // 30, 30 * SIZE // 40] = 1.0  # (x, y) (5, 4), (30, 20)
     fixmap = resize_map(load_fixmap(stimuli.resolve(stimuli.stimuli[1]["fixmap"])), SIZE)
-    contents = {
-        "voc_maps": {v1: masks[v1], v2: np.zeros((SIZE, SIZE)), v3: rng.random((SIZE, SIZE))},
-        "voc_fixations": {v1: 0.5 + masks[v1] / 2, v2: rng.random((SIZE, SIZE)), v3: rng.random((SIZE, SIZE))},
-        "mit_maps": {"i01": points, "i02": (fixmap - fixmap.min()) / (fixmap.max() - fixmap.min())},
-        "mit_fixations": {"i01": rng.random((SIZE, SIZE)), "i02": rng.random((SIZE, SIZE))},
+    voc_maps = {v1: masks[v1], v2: np.zeros((SIZE, SIZE)), v3: rng.random((SIZE, SIZE))}
+    voc_fixations = {v1: 0.5 + masks[v1] / 2, v2: rng.random((SIZE, SIZE)), v3: rng.random((SIZE, SIZE))}
+    saliency, fixations = root / "saliency", root / "fixations"
+    archives = {
+        maps_path(saliency, TEST): voc_maps,
+        maps_path(saliency, SHIFTED): voc_maps,
+        random_maps_path(saliency, TEST): {v1: masks[v1], v2: rng.random((SIZE, SIZE)), v3: rng.random((SIZE, SIZE))},
+        maps_path(saliency, MIT1003): {"i01": points, "i02": (fixmap - fixmap.min()) / (fixmap.max() - fixmap.min())},
+        maps_path(fixations, TEST): voc_fixations,
+        maps_path(fixations, SHIFTED): voc_fixations,
+        maps_path(fixations, MIT1003): {"i01": rng.random((SIZE, SIZE)), "i02": rng.random((SIZE, SIZE))},
     }
-    for name, maps in contents.items():
-        with MapWriter(root / f"{name}.zip") as writer:
+    for path, maps in archives.items():
+        path.parent.mkdir(exist_ok=True)
+        with MapWriter(path) as writer:
             for key, value in maps.items():
                 writer.add(key, value)
-    with contextlib.ExitStack() as stack:
-        readers = {name: stack.enter_context(MapReader(root / f"{name}.zip")) for name in contents}
-        frames = score_detector(**readers, masks=masks, stimuli=stimuli, size=SIZE, iou_percentile=90.0,
-                                mask_threshold=0.5)  # fmt: skip
-    return {"frames": frames, "voc": [v1, v2, v3]}
+    truth = [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": 1.0}
+             for a in split.data["annotations"]]  # fmt: skip
+    cue = np.zeros((SIZE, SIZE), bool)
+    cue[:4, :4] = True
+    cues = {v1: cue, v2: np.zeros_like(cue), v3: np.zeros_like(cue)}
+    for name in (TEST, SHIFTED):
+        write_json(detections_path(saliency, name), truth)
+    frames = score_detector(saliency, fixations, stimuli, masks={TEST: masks, SHIFTED: masks},
+                            cues={TEST: cues, SHIFTED: cues}, size=SIZE, iou_percentile=90.0,
+                            mask_threshold=0.5)  # fmt: skip
+    return {"frames": frames, "voc": [v1, v2, v3], "saliency": saliency, "split": split}
 
 
 def test_score_detector_gives_one_frame_per_dataset_and_reference_with_a_row_per_image(detector_scores):
@@ -138,16 +161,22 @@ def test_score_detector_gives_one_frame_per_dataset_and_reference_with_a_row_per
     assert list(frames) == [
         ("voc", "human_masks"),
         ("voc", "fixations"),
+        ("voc", "cue"),
+        ("voc", "randomisation"),  # the test condition has random-init maps, the shifted one not
+        ("voc_shifted", "human_masks"),
+        ("voc_shifted", "fixations"),
+        ("voc_shifted", "cue"),
         ("mit1003", "fixations"),
         ("mit1003", "human_fixmaps"),
         ("mit1003", "human_fixpts"),
     ]
     for (dataset, _), frame in frames.items():
-        assert list(frame.index) == (voc if dataset == "voc" else ["i01", "i02"])
+        assert list(frame.index) == (["i01", "i02"] if dataset == "mit1003" else voc)
     assert set(frames[("voc", "human_masks")].columns) == {
         "degenerate", "reference", "mae", "iou", "iou_study", "cc", "sim", "kld", "pointing_game", "relevance_mass",
         "relevance_rank", "iou_tied",
     }  # fmt: skip
+    assert set(frames[("voc", "randomisation")].columns) == {"degenerate", "reference", "cc"}
     assert set(frames[("mit1003", "human_fixpts")].columns) == {"degenerate", "reference", "nss", "auc_judd"}
 
 
@@ -158,6 +187,7 @@ def test_score_detector_a_map_equal_to_its_reference_scores_perfectly(detector_s
     assert masks.loc[v1, "cc"] == pytest.approx(1, abs=1e-6)
     # Against a density, MAE and IoU use its min-max form: 0.5 + mask / 2 scores as the mask itself.
     assert fixations.loc[v1, "mae"] == pytest.approx(0, abs=1e-4) and fixations.loc[v1, "iou"] == 1.0
+    assert frames[("voc", "randomisation")].loc[v1, "cc"] == pytest.approx(1, abs=1e-6)
     fixmaps = frames[("mit1003", "human_fixmaps")]
     assert fixmaps.loc["i02", "mae"] == pytest.approx(0, abs=1e-4) and fixmaps.loc["i02", "cc"] == pytest.approx(1)
     # 1 at the 2 fixated pixels of 16×16, else 0: every fixation above every other pixel; NSS = √((1 − p) / p).
@@ -168,8 +198,8 @@ def test_score_detector_a_map_equal_to_its_reference_scores_perfectly(detector_s
 
 def test_score_detector_excludes_and_counts_a_constant_map(detector_scores):
     frames, (_, v2, _) = detector_scores["frames"], detector_scores["voc"]
-    for reference in ("human_masks", "fixations"):
-        frame = frames[("voc", reference)]
+    for dataset, reference in (("voc", "human_masks"), ("voc", "fixations"), ("voc_shifted", "human_masks")):
+        frame = frames[(dataset, reference)]
         assert frame.loc[v2, "degenerate"] == "constant"
         metrics = frame.columns.drop(["degenerate", "reference", "iou_tied"])
         assert frame.loc[v2, metrics].isna().all()
@@ -177,6 +207,50 @@ def test_score_detector_excludes_and_counts_a_constant_map(detector_scores):
         summary = summarize_scores(frame, n_boot=10)
         assert summary["n_images"] == 3 and summary["n_degenerate_maps"] == 1
         assert summary["mae"]["n"] == 2 and summary["mae"]["n_excluded"] == 1
+    assert frames[("voc", "randomisation")].loc[v2, "degenerate"] == "constant"
+
+
+def test_score_detector_scores_the_cue_of_each_condition(detector_scores):
+    frames, (v1, v2, _) = detector_scores["frames"], detector_scores["voc"]
+    for dataset in ("voc", "voc_shifted"):
+        cue = frames[(dataset, "cue")]
+        assert cue.loc[v1, "area"] == 16 / 256 and cue.loc[v2, "reference"] == "no_cue"
+
+
+def test_study_summaries_give_every_declared_record_with_the_randomisation_check_in_the_human_masks_one(
+    detector_scores,
+):
+    frames, saliency, split = detector_scores["frames"], detector_scores["saliency"], detector_scores["split"]
+    summaries = study_summaries(frames, saliency, {TEST: split, SHIFTED: split}, n_boot=10)
+    assert set(summaries) == set(STUDY_METRICS)  # the randomisation frame is no record of its own
+    masks = summaries[("voc", "human_masks")]
+    assert masks["randomisation_cc"] == summarize_scores(frames[("voc", "randomisation")], n_boot=10)["cc"]
+    assert masks["cc"] == summarize_scores(frames[("voc", "human_masks")], n_boot=10)["cc"]
+    assert "randomisation_cc" not in summaries[("voc_shifted", "human_masks")]
+    for dataset in ("voc", "voc_shifted"):  # the detections are the ground truth
+        assert summaries[(dataset, "detection")]["ap50_voc"]["value"] == 1.0
+        assert summaries[(dataset, "detection")]["n_images"] == 3
+
+
+def test_study_summaries_give_a_condition_the_profile_lacks_an_empty_record(detector_scores):
+    frames, saliency, split = detector_scores["frames"], detector_scores["saliency"], detector_scores["split"]
+    in_distribution = {key: frame for key, frame in frames.items() if key[0] != "voc_shifted"}
+    summaries = study_summaries(in_distribution, saliency, {TEST: split}, n_boot=10)
+    assert set(summaries) == set(STUDY_METRICS)
+    for reference in ("detection", "human_masks", "fixations", "cue"):
+        assert summaries[("voc_shifted", reference)] == absent()
+    assert summaries[("voc", "detection")]["n_images"] == 3
+
+
+def test_write_scores_writes_each_table_where_scores_path_says(detector_scores, tmp_path):
+    frames = detector_scores["frames"]
+    write_scores(tmp_path, frames)
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted(
+        scores_path(tmp_path, *key).name for key in frames
+    )
+    written = pd.read_csv(scores_path(tmp_path, "voc", "cue"), index_col="id")
+    assert list(written.index) == detector_scores["voc"]
+    np.testing.assert_allclose(written["area"], frames[("voc", "cue")]["area"], rtol=1e-5)
 
 
 def test_cue_mass_area_share_and_excess_and_an_image_without_a_cue_is_excluded(tmp_path):

@@ -2,7 +2,21 @@
 other row detectably, and the experiment's Δ with its interval."""
 
 import numpy as np
+import pandas as pd
 
+from human_saliency.experiment.report import (
+    SHIFTED_CUE,
+    aligned,
+    experiment_caption,
+    experiment_tables,
+    per_image_scores,
+    study_caption,
+    study_tables,
+)
+from human_saliency.io.files import write_json
+from human_saliency.maps.layout import info_path
+from human_saliency.params import load_params
+from human_saliency.scoring.score import scores_path, study_metrics_path
 from human_saliency.scoring.statistics import paired_difference
 from human_saliency.scoring.tables import (
     STUDY_TABLES,
@@ -14,6 +28,8 @@ from human_saliency.scoring.tables import (
     render_experiment_table,
     render_table,
 )
+
+from conftest import ROOT, embedded_params
 
 SPEC = TableSpec("Table X", "voc", "fixations", ("mae", "iou"))
 
@@ -166,3 +182,116 @@ def test_a_column_every_arm_shares_has_no_delta():
         "MAE",
         "Δ",
     ]
+
+
+# The write-up (experiment.report): captions, which tables appear, and how two rows' per-image scores are paired.
+
+PARAMS = load_params(ROOT / "params.yaml")
+
+
+def test_study_caption_names_what_the_shifted_twins_carry_only_with_a_shifted_condition():
+    with_shifted = study_caption(PARAMS, "DeepGaze", shifted=True)
+    assert f"Shifted cues: {SHIFTED_CUE[PARAMS.data.embedded.shifted_cue]}." in with_shifted
+    assert "Fixation predictor: DeepGaze." in with_shifted and f"seed {PARAMS.train.seeds[0]}" in with_shifted
+    assert "Shifted cues" not in study_caption(PARAMS, "DeepGaze", shifted=False)
+    none = PARAMS.model_copy(
+        update={"data": PARAMS.data.model_copy(update={"embedded": embedded_params(shifted_cue="none")})}
+    )
+    assert study_caption(none, "DeepGaze", shifted=True).endswith("Shifted cues: each test image's twin without cues.")
+
+
+def test_experiment_caption_names_the_base_maps_seed_only_for_the_original_arm_maps():
+    def caption(base):
+        return experiment_caption(PARAMS.model_copy(update={"aug": PARAMS.aug.model_copy(update={"base": base})}))
+
+    assert f"base maps: original (seed {PARAMS.train.seeds[0]})." in caption("original")
+    assert "base maps: coco." in caption("coco")
+
+
+def _arm(cue_mass=None, shifted=False):
+    cue = {"area": _summary(0.01)} | ({"mass": _summary(cue_mass)} if cue_mass is not None else {})
+    conditions = {name: {"ap50_voc": _summary(0.5), "cue": cue} for name in ("test", "test_shifted")[: 1 + shifted]}
+    return {"seeds": 3, **conditions} | ({"shift_gap": {"ap50_voc": _summary(0.2)}} if shifted else {})
+
+
+def _titles(sections):
+    return [section.splitlines()[0].removeprefix("### ") for section in sections]
+
+
+def test_experiment_tables_name_both_conditions_and_show_the_gap_when_there_is_a_shifted_one():
+    comparison = {arm: _arm(cue_mass=0.05, shifted=True) for arm in ("original", "erasing")}
+    sections = experiment_tables(comparison, ["test", "test_shifted"], changed={}, caption="Setup.", predictor="DG")
+    assert _titles(sections) == [
+        "Main experiment: detection accuracy in distribution and with shifted cues",
+        "Main experiment, in-distribution test: saliency alignment with human attention masks",
+        "Main experiment, in-distribution test: saliency alignment with predicted fixations (DG)",
+        "Main experiment, shifted-cue test: saliency alignment with human attention masks",
+        "Main experiment, shifted-cue test: saliency alignment with predicted fixations (DG)",
+        "Main experiment: EigenCAM mass on the planted cue",
+    ]
+    assert "AP50 gap (in-distribution − shifted)" in sections[0] and "the model relies on the cue" in sections[0]
+    assert "0.2000 [0.1900, 0.2100]*" in sections[0]
+    assert "Cue mass, shifted-cue test" in sections[-1] and sections[-1].count("Cue area share") == 1
+
+
+def test_experiment_tables_leave_out_the_cue_table_when_no_arm_has_cue_mass():
+    comparison = {arm: _arm() for arm in ("original", "erasing")}
+    sections = experiment_tables(comparison, ["test"], changed={}, caption="Setup.", predictor="DG")
+    assert _titles(sections) == [
+        "Main experiment: detection accuracy",
+        "Main experiment, test split: saliency alignment with human attention masks",
+        "Main experiment, test split: saliency alignment with predicted fixations (DG)",
+    ]
+    assert "gap" not in sections[0] and "Setup." in sections[0]
+    with_cue = experiment_tables({**comparison, "erasing": _arm(cue_mass=0.05)}, ["test"], changed={}, caption="",
+                                 predictor="DG")  # fmt: skip
+    assert _titles(with_cue)[-1] == "Main experiment: EigenCAM mass on the planted cue"
+    assert "Cue mass, test" in with_cue[-1]
+
+
+def test_aligned_pairs_two_rows_by_image_and_reads_the_randomisation_check_from_its_own_table():
+    a = {"": pd.DataFrame({"mae": [0.1, 0.2]}, index=["x", "y"]), "randomisation": pd.DataFrame({"cc": [0.5]}, ["x"])}
+    b = {"": pd.DataFrame({"mae": [0.4, 0.3]}, index=["y", "x"])}
+    left, right = aligned(a, b, "mae")
+    np.testing.assert_array_equal(left, [0.1, 0.2])
+    np.testing.assert_array_equal(right, [0.3, 0.4])  # b's rows in a's image order
+    assert all(np.isnan(side).all() for side in aligned(a, b, "randomisation_cc"))  # b has no randomisation check
+    np.testing.assert_array_equal(aligned(a, a, "randomisation_cc")[0], [0.5])
+
+
+def test_per_image_scores_read_the_randomisation_check_with_the_human_masks_only(tmp_path):
+    frame = pd.DataFrame({"cc": [0.5]}, index=pd.Index(["x"], name="id"))
+    for dataset, reference in [("voc", "human_masks"), ("voc", "fixations"), ("voc", "randomisation"),
+                               ("voc_shifted", "human_masks")]:  # fmt: skip
+        frame.to_csv(scores_path(tmp_path, dataset, reference))
+    assert list(per_image_scores(tmp_path, "voc", "human_masks")) == ["", "randomisation"]
+    assert list(per_image_scores(tmp_path, "voc", "fixations")) == [""]
+    assert list(per_image_scores(tmp_path, "voc_shifted", "human_masks")) == [""]  # pretrained: no check
+
+
+def test_study_tables_show_only_tables_with_values_and_mark_the_best_row(tmp_path):
+    """Two rows scored on the VOC fixations only: that table alone appears, labelled from info.json, its best
+    row marked by the paired per-image difference."""
+    folders = {"good": tmp_path / "saliency" / "good", "bad": tmp_path / "saliency" / "bad"}
+    spec = next(spec for spec in STUDY_TABLES if (spec.dataset, spec.reference) == ("voc", "fixations"))
+    base = np.random.default_rng(0).uniform(0.2, 0.4, 40)
+    ids = pd.Index([f"2009_{i:06d}" for i in range(40)], name="id")
+    for row, shift in (("good", 0.0), ("bad", 0.3)):
+        folders[row].mkdir(parents=True)
+        write_json(info_path(folders[row]), {"label": row.title(), "weights": "COCO"})
+        values = dict.fromkeys(spec.columns, base + shift)
+        scores = tmp_path / "scores" / row
+        scores.mkdir(parents=True)
+        pd.DataFrame(values, index=ids).to_csv(scores_path(scores, "voc", "fixations"))
+        record = {"n_images": 40} | {column: {"mean": float(v.mean()), "n": 40} for column, v in values.items()}
+        for other in STUDY_TABLES:
+            write_json(study_metrics_path(tmp_path / "metrics", other.dataset, other.reference, row),
+                       record if other is spec else {"n_images": 0})  # fmt: skip
+    study = PARAMS.study.model_copy(update={"bootstrap": 200})
+    sections = study_tables(study, folders, {}, metrics=tmp_path / "metrics", scores=tmp_path / "scores")
+    assert _titles(sections) == ["Table 3: detectors vs predicted eye fixations, VOC test split"]
+    cells = {line.split("|")[1].strip(): line.split("|")[2:-1] for line in sections[0].splitlines()[4:]}
+    assert list(cells) == ["Good (COCO)", "Bad (COCO)"]
+    mae, cc = spec.columns.index("mae"), spec.columns.index("cc")
+    assert cells["Good (COCO)"][mae].strip().startswith("**")  # lower MAE, detectably
+    assert cells["Bad (COCO)"][cc].strip().startswith("**") and "**" not in cells["Good (COCO)"][cc]

@@ -59,6 +59,21 @@ def overlay_figure(image: np.ndarray, panels: dict[str, np.ndarray]) -> np.ndarr
     return np.hstack(row)
 
 
+def detector_panels(
+    label: str,
+    maps: Mapping[str, np.ndarray],
+    masks: Mapping[str, np.ndarray],
+    fixations: Mapping[str, np.ndarray],
+    cues: Mapping[str, np.ndarray],
+) -> dict[str, Mapping[str, np.ndarray]]:
+    """A detector's overlay panels, by VOC id: its maps, the human masks, the predicted fixations and, when any
+    image has one, the planted cue."""
+    panels = {label: maps, "human mask": masks, "predicted fixations": fixations}
+    if any(region.any() for region in cues.values()):
+        panels["planted cue"] = {key: region.astype(np.float32) for key, region in cues.items()}
+    return panels
+
+
 def write_overlays(
     out_dir: Path, split: PreparedSplit, images: list[dict], *, size: int, panels: dict[str, Mapping[str, np.ndarray]]
 ) -> None:

@@ -1,10 +1,11 @@
 """Score detector maps against references, per image, and summarise with bootstrap intervals.
 
 References: human attention masks (VOC test), predicted fixation maps (VOC test, MIT1003) and MIT1003's
-recorded human fixations; and, where the embedded generator planted a cue, the cue's pixels (the share of the
-map's mass on them, against their share of the image). A degenerate detector map (constant or not finite) or a
-degenerate reference (a constant map, a human mask empty once binarised, an image without a cue) gives NaN in
-every metric of that image: counted, never averaged in, and every metric of one table averages the same images.
+recorded human fixations; where the embedded generator planted a cue, the cue's pixels (the share of the map's
+mass on them, against their share of the image); and, for trained weights, the same architecture's maps at random
+init (the randomisation check). A degenerate detector map (constant or not finite) or a degenerate reference (a
+constant map, a human mask empty once binarised, an image without a cue) gives NaN in every metric of that image:
+counted, never averaged in, and every metric of one table averages the same images.
 
 Each VOC test condition is a dataset of the metrics: ``voc`` (the test split) and ``voc_shifted`` (its twins
 with the cues shifted, embedded data only).
@@ -14,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -22,10 +23,14 @@ import numpy as np
 import pandas as pd
 from tqdm import tqdm
 
+from human_saliency.io.files import read_json
 from human_saliency.io.mapstore import MapReader
+from human_saliency.maps.layout import MIT1003, detections_path, maps_path, random_maps_path
 from human_saliency.prepared.loaders import resize_map, resize_points
+from human_saliency.prepared.splits import PreparedSplit
 from human_saliency.prepared.stimuli import PreparedStimuli
 from human_saliency.scoring import metrics as M
+from human_saliency.scoring.detection_ap import evaluate_detections
 from human_saliency.scoring.statistics import summarize
 from human_saliency.sources.mit1003 import load_fixmap, load_fixpts
 
@@ -67,6 +72,11 @@ def absent() -> dict[str, int]:
 def cue_problem(region: np.ndarray) -> str | None:
     """Why an image's cue region cannot serve as a reference: it has no cue (real data; ``shifted_cue: none``)."""
     return None if np.any(region) else "no_cue"
+
+
+def scores_path(folder: Path, dataset: str, reference: str) -> Path:
+    """Where the score stage writes one detector's per-image scores against one reference (the tables read them)."""
+    return Path(folder) / f"{dataset}_{reference}.csv"
 
 
 def study_metrics_path(root: Path, dataset: str, reference: str, detector: str) -> Path:
@@ -169,19 +179,19 @@ def _is_nan(value: Any) -> bool:
 def score_voc(
     maps: MapReader,
     fixations: MapReader,
-    masks: dict[str, np.ndarray],
+    masks: Mapping[str, np.ndarray],
     *,
-    cues: dict[str, np.ndarray] | None = None,
-    dataset: str = "voc",
+    cues: Mapping[str, np.ndarray],
+    dataset: str,
     iou_percentile: float,
     mask_threshold: float,
 ) -> dict[tuple[str, str], pd.DataFrame]:
     """One VOC test condition's per-image score tables, keyed by (``dataset``, reference): human masks, predicted
-    fixations, and the cue (``cues``: each image's cue region at the working size, when given).
+    fixations and the cue (``cues``: each image's cue region at the working size).
 
     ``masks`` are the condition's human masks at size×size, by VOC id (every image has one)."""
     pairs = pair_metrics(iou_percentile)
-    frames = {
+    return {
         (dataset, "human_masks"): score_maps(
             maps,
             masks.items(),
@@ -197,10 +207,8 @@ def score_voc(
             iou_percentile=iou_percentile,
             desc=f"{dataset} vs predicted fixations",
         ),
+        (dataset, "cue"): score_cue(maps, ((key, cues[key]) for key in masks), desc=f"{dataset} cue mass"),
     }
-    if cues is not None:
-        frames[(dataset, "cue")] = score_cue(maps, ((key, cues[key]) for key in masks), desc=f"{dataset} cue mass")
-    return frames
 
 
 def score_cue(maps: MapReader, regions: Iterable[tuple[str, np.ndarray]], *, desc: str = "cue mass") -> pd.DataFrame:
@@ -241,24 +249,75 @@ def score_mit1003(
 
 
 def score_detector(
-    *,
-    voc_maps: MapReader,
-    mit_maps: MapReader,
-    voc_fixations: MapReader,
-    mit_fixations: MapReader,
-    masks: dict[str, np.ndarray],
+    saliency: Path,
+    fixations: Path,
     stimuli: PreparedStimuli,
+    *,
+    masks: Mapping[str, Mapping[str, np.ndarray]],
+    cues: Mapping[str, Mapping[str, np.ndarray]],
     size: int,
     iou_percentile: float,
     mask_threshold: float,
-    cues: dict[str, np.ndarray] | None = None,
 ) -> dict[tuple[str, str], pd.DataFrame]:
-    """Every per-image score table of one detector on the VOC test split and MIT1003, keyed by (dataset,
-    reference) (:func:`score_voc`, :func:`score_mit1003`).
+    """Every per-image score table of one detector's saliency folder (``maps.layout``), keyed by (dataset, reference).
 
-    ``masks`` are the VOC test images' human masks at size×size, by VOC id; ``cues`` their cue regions.
+    Per test condition (``masks`` and ``cues``: by condition, then by VOC id) :func:`score_voc` and, where the
+    folder has random-init maps (trained weights), ``randomisation``: the CC of the map with the random-init one;
+    then :func:`score_mit1003`. ``fixations`` is the predicted fixation maps folder.
     """
-    voc = score_voc(
-        voc_maps, voc_fixations, masks, cues=cues, iou_percentile=iou_percentile, mask_threshold=mask_threshold
-    )
-    return {**voc, **score_mit1003(mit_maps, mit_fixations, stimuli, size=size, iou_percentile=iou_percentile)}
+    frames: dict[tuple[str, str], pd.DataFrame] = {}
+    for name, condition_masks in masks.items():
+        dataset = CONDITION_DATASETS[name]
+        with MapReader(maps_path(saliency, name)) as maps, MapReader(maps_path(fixations, name)) as predicted:
+            frames |= score_voc(
+                maps,
+                predicted,
+                condition_masks,
+                cues=cues[name],
+                dataset=dataset,
+                iou_percentile=iou_percentile,
+                mask_threshold=mask_threshold,
+            )
+            randomisation = random_maps_path(saliency, name)
+            if randomisation.exists():
+                with MapReader(randomisation) as random_init:
+                    frames[(dataset, "randomisation")] = score_maps(
+                        maps,
+                        ((key, random_init[key]) for key in condition_masks),
+                        {"cc": M.cc},
+                        desc="vs random init",
+                    )
+    with (
+        MapReader(maps_path(saliency, MIT1003)) as mit_maps,
+        MapReader(maps_path(fixations, MIT1003)) as mit_fixations,
+    ):
+        frames |= score_mit1003(mit_maps, mit_fixations, stimuli, size=size, iou_percentile=iou_percentile)
+    return frames
+
+
+def write_scores(folder: Path, frames: Mapping[tuple[str, str], pd.DataFrame]) -> None:
+    """Write each per-image score table into ``folder`` (:func:`scores_path`)."""
+    for (dataset, reference), frame in frames.items():
+        frame.to_csv(scores_path(folder, dataset, reference), float_format="%.6g")
+
+
+def study_summaries(
+    frames: Mapping[tuple[str, str], pd.DataFrame],
+    saliency: Path,
+    conditions: Mapping[str, PreparedSplit],
+    *,
+    n_boot: int,
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """The metrics records of one study row, keyed by (dataset, reference): every table of :func:`score_detector`
+    summarised (the randomisation check as the human-mask record's ``randomisation_cc``), each condition's
+    detections in the saliency folder scored, and :func:`absent` for every :data:`STUDY_METRICS` key left."""
+    summaries = {key: summarize_scores(frame, n_boot=n_boot) for key, frame in frames.items()}
+    for dataset in CONDITION_DATASETS.values():
+        if (dataset, "randomisation") in summaries:
+            summaries[(dataset, "human_masks")]["randomisation_cc"] = summaries.pop((dataset, "randomisation"))["cc"]
+    for name, split in conditions.items():
+        detections = read_json(detections_path(saliency, name))
+        summaries[(CONDITION_DATASETS[name], "detection")] = evaluate_detections(split.data, detections, n_boot=n_boot)
+    for key in STUDY_METRICS:  # dvc.yaml declares each: a condition this profile lacks gets an empty record
+        summaries.setdefault(key, absent())
+    return summaries
