@@ -29,15 +29,6 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-PAPER_DETECTORS = (
-    "yolov5",
-    "fasterrcnn_r50",
-    "ssd_vgg16",
-    "ssdlite_mobilenet",
-    "maskrcnn_r50",
-    "retinanet_r50",
-    "detr_r50",
-)
 VOC_SIZE = (375, 500)  # a typical VOC 2012 image, height × width
 
 
@@ -182,7 +173,9 @@ def main() -> None:
             costs[key] = fn()
             print(f"{key}: {costs[key]}", flush=True)
 
-    for name in PAPER_DETECTORS:
+    from human_saliency.maps.detectors import STUDY_DETECTORS
+
+    for name in STUDY_DETECTORS:
         measure(f"saliency/{name}", lambda name=name: detector_cost(name, args.size, args.batch, args.repeats))
     measure("train_step", lambda: train_step_cost(args.size, args.repeats))
     measure("dip_iteration", lambda: dip_iteration_cost(args.repeats))

@@ -5,7 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from human_saliency.scoring.comparison import GAP, SeedRun, compare_arms, without_nan
+from human_saliency.scoring.comparison import GAP, SeedRun, compare_arms
+from human_saliency.scoring.statistics import without_nan
 
 N = 12  # test images; each a 10×10 object of class 1 at (10, 10)
 

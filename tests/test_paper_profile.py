@@ -6,6 +6,8 @@ import shutil
 
 import pytest
 
+from human_saliency.maps.detectors import STUDY_DETECTORS
+
 from test_pipeline import PROJECT_FILES, ROOT, run
 
 pytestmark = pytest.mark.slow
@@ -25,15 +27,7 @@ def paper_project(tmp_path_factory):
 
 def test_paper_dag_has_every_stage_for_all_seven_detectors(paper_project):
     stages = run(paper_project, "dvc", "stage", "list", "--name-only").stdout.split()
-    for detector in (
-        "yolov5",
-        "fasterrcnn_r50",
-        "ssd_vgg16",
-        "ssdlite_mobilenet",
-        "maskrcnn_r50",
-        "retinanet_r50",
-        "detr_r50",
-    ):
+    for detector in STUDY_DETECTORS:
         assert f"saliency@{detector}" in stages and f"score@{detector}" in stages
     for variant in ("original", "erasing", "inpainting", "nontrivial"):
         assert f"train@{variant}" in stages and f"evaluate@{variant}" in stages

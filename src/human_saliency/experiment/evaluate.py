@@ -21,9 +21,10 @@ from human_saliency.prepared.loaders import ImageRef, split_images
 from human_saliency.prepared.splits import PreparedSplit
 from human_saliency.runtime import distributed
 from human_saliency.scoring import metrics as M
-from human_saliency.scoring.comparison import SeedRun, compare_arms, without_nan, write_run
+from human_saliency.scoring.comparison import SeedRun, compare_arms, write_run
 from human_saliency.scoring.detection_ap import evaluate_detections
-from human_saliency.scoring.score import mask_problem, min_max_for_mae, pair_metrics, score_cue, score_maps
+from human_saliency.scoring.score import score_maps, score_voc
+from human_saliency.scoring.statistics import without_nan
 
 
 def evaluate_arm(
@@ -129,30 +130,18 @@ def score_run(
     iou_percentile: float,
     mask_threshold: float,
 ) -> dict[str, Any]:
-    """One seed's per-image scores on one condition, by reference (:data:`COLUMNS`), from its saliency folder."""
-    pairs = {name: fn for name, fn in pair_metrics(iou_percentile).items() if name in ALIGNMENT}
+    """One seed's per-image scores on one condition, by reference (:data:`COLUMNS`), from its saliency folder: the
+    study's scoring (:func:`score_voc`) restricted to :data:`ALIGNMENT`, and the CC with the random-init maps."""
     with (
         MapReader(maps_path(folder, condition)) as trained,
         MapReader(random_maps_path(folder, condition)) as random,
     ):
-        return {
-            "human_masks": score_maps(
-                trained,
-                masks.items(),
-                pairs,
-                reference_problem=mask_problem(mask_threshold),
-                iou_percentile=iou_percentile,
-                desc=f"{condition} vs human masks",
-            ),
-            "fixations": score_maps(
-                trained,
-                ((k, fixations[k]) for k in masks),
-                min_max_for_mae(pairs),
-                iou_percentile=iou_percentile,
-                desc=f"{condition} vs predicted fixations",
-            ),
-            "randomisation": score_maps(
-                trained, ((k, random[k]) for k in masks), {"cc": M.cc}, desc=f"{condition} vs random init"
-            ),
-            "cue": score_cue(trained, ((k, cues[k]) for k in masks), desc=f"{condition} cue mass"),
-        }
+        frames = score_voc(
+            trained, fixations, masks, cues=cues, dataset=condition, iou_percentile=iou_percentile,
+            mask_threshold=mask_threshold, metrics=ALIGNMENT,
+        )  # fmt: skip
+        scores = {reference: frame for (_, reference), frame in frames.items()}
+        scores["randomisation"] = score_maps(
+            trained, ((k, random[k]) for k in masks), {"cc": M.cc}, desc=f"{condition} vs random init"
+        )
+        return scores

@@ -19,10 +19,10 @@ from human_saliency.experiment.arms import ALIGNMENT, ARMS, AUGMENTED, COLUMNS, 
 from human_saliency.io.files import read_json
 from human_saliency.maps.layout import detections_path, info_path
 from human_saliency.prepared.splits import SHIFTED, TEST, PreparedSplit
-from human_saliency.scoring.comparison import GAP, compare_arms, load_run, without_nan
+from human_saliency.scoring.comparison import GAP, compare_arms, load_run
 from human_saliency.scoring.detection_ap import ap50_voc_replicates
 from human_saliency.scoring.score import CONDITION_DATASETS, scores_path
-from human_saliency.scoring.statistics import paired_difference, replicate_summary, resample_weights
+from human_saliency.scoring.statistics import paired_difference, replicate_summary, resample_weights, without_nan
 from human_saliency.scoring.tables import (
     CUE_CAPTION,
     LABELS,

@@ -115,18 +115,6 @@ def compare_arms(
     return result
 
 
-def without_nan(tree: Any) -> Any:
-    """``tree`` without its NaN leaves (a summary with no usable value keeps its other keys): NaN is not valid JSON
-    for a DVC metrics file, and a cue the profile does not plant has no mass to report."""
-    if isinstance(tree, Mapping):
-        return {key: without_nan(value) for key, value in tree.items() if not _is_nan(value)}
-    return tree
-
-
-def _is_nan(value: Any) -> bool:
-    return isinstance(value, float) and np.isnan(value)
-
-
 def _pairing(tests: Mapping[str, dict[str, Any]]) -> dict[str, np.ndarray]:
     """Per condition, the position in the first condition of the image each of its images is drawn with."""
     reference = next(iter(tests.values()))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from human_saliency.prepared.splits import PreparedSplit
 from human_saliency.prepared.stimuli import PreparedStimuli
 from human_saliency.scoring import metrics as M
 from human_saliency.scoring.detection_ap import evaluate_detections
-from human_saliency.scoring.statistics import summarize
+from human_saliency.scoring.statistics import summarize, without_nan
 from human_saliency.sources.mit1003 import load_fixmap, load_fixpts
 
 log = logging.getLogger(__name__)
@@ -168,12 +168,8 @@ def summarize_scores(frame: pd.DataFrame, *, n_boot: int, seed: int = 0) -> dict
     for name in frame.columns.drop(["degenerate", "reference", "iou_tied"], errors="ignore"):
         stats = summarize(frame[name].to_numpy(dtype=float), n_boot=max(n_boot, 1), seed=seed)
         # No usable image: report the counts only (NaN is not valid JSON for DVC).
-        summary[name] = {key: value for key, value in stats.items() if not _is_nan(value)}
+        summary[name] = without_nan(stats)
     return summary
-
-
-def _is_nan(value: Any) -> bool:
-    return isinstance(value, float) and np.isnan(value)
 
 
 def score_voc(
@@ -185,17 +181,23 @@ def score_voc(
     dataset: str,
     iou_percentile: float,
     mask_threshold: float,
+    metrics: Collection[str] | None = None,
 ) -> dict[tuple[str, str], pd.DataFrame]:
     """One VOC test condition's per-image score tables, keyed by (``dataset``, reference): human masks, predicted
     fixations and the cue (``cues``: each image's cue region at the working size).
 
-    ``masks`` are the condition's human masks at size×size, by VOC id (every image has one)."""
+    ``masks`` are the condition's human masks at size×size, by VOC id (every image has one). ``metrics``: the
+    names of the metrics to compute against masks and fixations (default: every one)."""
     pairs = pair_metrics(iou_percentile)
+    vs_masks = {**pairs, **mask_metrics(mask_threshold)}
+    if metrics is not None:
+        pairs = {name: fn for name, fn in pairs.items() if name in metrics}
+        vs_masks = {name: fn for name, fn in vs_masks.items() if name in metrics}
     return {
         (dataset, "human_masks"): score_maps(
             maps,
             masks.items(),
-            {**pairs, **mask_metrics(mask_threshold)},
+            vs_masks,
             reference_problem=mask_problem(mask_threshold),
             iou_percentile=iou_percentile,
             desc=f"{dataset} vs human masks",

@@ -153,3 +153,15 @@ def replicate_summary(point: float, replicates: ArrayLike, *, ci: float = CI) ->
     tail = (1.0 - ci) / 2.0
     low, high = np.quantile(kept, [tail, 1.0 - tail])
     return {"mean": float(point), "ci_low": float(low), "ci_high": float(high)}
+
+
+def without_nan(tree: Any) -> Any:
+    """``tree`` without its NaN leaves (a summary with no usable value keeps its other keys): NaN is not valid JSON
+    for a DVC metrics file, and a cue the profile does not plant has no mass to report."""
+    if isinstance(tree, Mapping):
+        return {key: without_nan(value) for key, value in tree.items() if not _is_nan(value)}
+    return tree
+
+
+def _is_nan(value: Any) -> bool:
+    return isinstance(value, float) and np.isnan(value)

@@ -23,9 +23,10 @@ from human_saliency.maps.detectors.base import Activations, Detector, DetectorSp
 from human_saliency.maps.detectors.labels import coco_label_map, dataset_label_map
 from human_saliency.sources.voc import VOC_CLASSES
 
-__all__ = ["DETECTORS", "Activations", "Detector", "DetectorSpec", "build_detector"]
+__all__ = ["DETECTORS", "STUDY_DETECTORS", "Activations", "Detector", "DetectorSpec", "build_detector"]
 
-_ORDER = (
+# The study's seven detectors, in its tables' order; the registry adds two compact ones for training.
+STUDY_DETECTORS = (
     "yolov5",
     "fasterrcnn_r50",
     "ssd_vgg16",
@@ -33,9 +34,8 @@ _ORDER = (
     "maskrcnn_r50",
     "retinanet_r50",
     "detr_r50",
-    "fasterrcnn_mobilenet",
-    "fasterrcnn_compact",
 )
+_ORDER = (*STUDY_DETECTORS, "fasterrcnn_mobilenet", "fasterrcnn_compact")
 _SPECS = {spec.name: spec for spec in (*torchvision_family.SPECS, *compact.SPECS, *yolov5.SPECS, *detr.SPECS)}
 DETECTORS: dict[str, DetectorSpec] = {name: _SPECS[name] for name in _ORDER}
 _FAMILIES: dict[str, type[Detector]] = {
