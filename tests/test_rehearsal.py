@@ -110,7 +110,8 @@ def rehearsal(site, tmp_path_factory):
 def test_the_paper_profile_runs_end_to_end_to_the_tables(rehearsal, site):
     root, env, stdout = rehearsal
     server, served, _ = site
-    assert len(ran_stages(stdout)) == 31  # every stage of the paper DAG
+    every_stage = _run(root, env, "dvc", "stage", "list", "--name-only").stdout.split()
+    assert ran_stages(stdout) == sorted(every_stage)  # every stage of the paper DAG ran
     tables = (root / "metrics" / "tables.md").read_text()
     for title in ("Table 1", "Table 2", "Table 3", "Table 4", "Main experiment"):
         assert title in tables
