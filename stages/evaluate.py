@@ -64,6 +64,7 @@ def main() -> None:
             batch_size=study.batch_size,
             score_threshold=study.score_threshold,
             max_detections=study.max_detections,
+            proposals=study.proposals,
             iou_percentile=study.iou_percentile,
             mask_threshold=study.mask_threshold,
             n_boot=study.bootstrap,

@@ -47,6 +47,7 @@ def main() -> None:
             min_size=study.detector_min_size,
             score_threshold=study.score_threshold,
             max_detections=study.max_detections,
+            proposals=study.proposals,
             trust_unverified_pickles=study.trust_unverified_pickles,
         ).to(device)
     sets = {name: split_images(split) for name, split in conditions.items()}

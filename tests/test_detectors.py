@@ -383,3 +383,24 @@ def test_every_detector_shares_one_post_processing():
         scores = torch.tensor([0.2, 0.9, 0.5, 0.95, 0.31])
         out = det._finish(torch.zeros(5, 4), scores, torch.ones(5, dtype=torch.int64), height=10, width=10)
     assert out["scores"].tolist() == pytest.approx([0.95, 0.9])  # the two best above 0.3
+
+
+def test_proposals_set_how_many_boxes_an_r_cnn_head_scores_and_never_change_its_maps():
+    """study.proposals: the box head scores at most that many RPN proposals an image; the CAM layer (before the
+    heads) sees the same input, so the maps are the same bytes."""
+    scored, kept, maps = {}, {}, {}
+    for proposals in (None, 7):
+        with build_detector(
+            "fasterrcnn_r50", weights="random", num_classes=K, min_size=SIZE, proposals=proposals
+        ) as det:
+            kept[proposals] = det.model.rpn.post_nms_top_n()
+            head = det.model.roi_heads.box_head
+            hook = head.register_forward_hook(lambda module, args, out, key=proposals: scored.update({key: len(out)}))
+            _, activations = det.run(IMAGES)
+            hook.remove()
+            maps[proposals] = eigencam(
+                activations.values, (SIZE, SIZE), image_size=activations.image_size, input_size=activations.input_size
+            )
+    assert kept == {None: 1000, 7: 7}  # None: torchvision's own
+    assert scored[7] == 7 * len(IMAGES) < scored[None]
+    assert torch.equal(maps[None], maps[7])

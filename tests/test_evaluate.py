@@ -28,8 +28,8 @@ from conftest import tiny_prepared
 NAME = "fasterrcnn_mobilenet"
 SIZE = 64
 SEED = 3  # not build_detector's default 0: the random-init maps must follow the seed given
-OPTIONS = dict(size=SIZE, min_size=SIZE, batch_size=2, score_threshold=0.0, max_detections=100, iou_percentile=90.0,
-               mask_threshold=0.5, n_boot=20, seed=SEED, device=torch.device("cpu"))  # fmt: skip
+OPTIONS = dict(size=SIZE, min_size=SIZE, batch_size=2, score_threshold=0.0, max_detections=100, proposals=None,
+               iou_percentile=90.0, mask_threshold=0.5, n_boot=20, seed=SEED, device=torch.device("cpu"))  # fmt: skip
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -118,7 +118,7 @@ def test_writes_each_seeds_maps_in_the_saliency_layout(evaluated):
 def test_random_init_maps_are_those_of_write_random_init_maps_with_the_same_seed(evaluated):
     """The randomisation check compares against the one random-init writer, seeded as every random init is."""
     refs = split_images(evaluated["conditions"]["test"])
-    scoring = ("score_threshold", "max_detections", "iou_percentile", "mask_threshold", "n_boot")
+    scoring = ("score_threshold", "max_detections", "proposals", "iou_percentile", "mask_threshold", "n_boot")
     options = {k: v for k, v in OPTIONS.items() if k not in scoring}
     with MapWriter(evaluated["root"] / "random.zip") as writer:
         write_random_init_maps(NAME, refs, writer, num_classes=2, **options)

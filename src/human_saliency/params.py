@@ -215,6 +215,7 @@ class StudyParams(_Section):
     batch_size: int = Field(ge=1, le=512)
     score_threshold: float = Field(ge=0, le=1)
     max_detections: int = Field(ge=1, le=300)
+    proposals: Annotated[int, Field(ge=1, le=10000)] | None
     iou_percentile: float = Field(gt=0, lt=100)
     mask_threshold: float = Field(gt=0, le=1)
     bootstrap: int = Field(ge=0, le=100000)

@@ -43,6 +43,7 @@ def evaluate_arm(
     batch_size: int,
     score_threshold: float,
     max_detections: int,
+    proposals: int | None,
     iou_percentile: float,
     mask_threshold: float,
     n_boot: int,
@@ -78,7 +79,7 @@ def evaluate_arm(
         info: dict[str, Any] = {"size": size, "counts": {}}
         with build_detector(
             detector, weights=str(model_path), num_classes=num_classes, min_size=min_size,
-            score_threshold=score_threshold, max_detections=max_detections,
+            score_threshold=score_threshold, max_detections=max_detections, proposals=proposals,
         ) as model:  # fmt: skip
             model.to(device)
             info |= {"detector": model.name, "label": model.label, "weights": f"{label}, seed {model_seed}"}

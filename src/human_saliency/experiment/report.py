@@ -156,10 +156,11 @@ def study_tables(
                     point(rows[a]["ap50_voc"]) - point(rows[b]["ap50_voc"]), shared[a] - shared[b]
                 ),
             )
+            proposals = f"{study.proposals} RPN proposals" if study.proposals else "their model's number of proposals"
             caption = (
                 f"AP50 VOC: [95 % interval over images]. Every detector's detections alike: score ≥ "
                 f"{study.score_threshold}, at most {study.max_detections} per image (each model's own cap, 300, "
-                "before; DETR has 100 queries). COCO AP by pycocotools."
+                f"before; DETR has 100 queries; R-CNN box heads score {proposals} an image). COCO AP by pycocotools."
             )
             sections.append(render_table(spec, rows, labels, marks, caption=caption))
             continue

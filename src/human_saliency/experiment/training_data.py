@@ -13,8 +13,9 @@ from human_saliency.io.images import load_rgb
 from human_saliency.prepared.splits import PreparedSplit
 
 Target = dict[str, Any]
-# Decoded, resized images are kept in memory while they fit in this many bytes (the embedded training
-# set: about 18 MB at 160 px): decoding dominated small models' steps. The paper's does not fit: decoded per step.
+# Images ready for the model (resized, as float tensors, their boxes sanitised) are kept in memory while they fit
+# in this many bytes (the embedded training set: about 74 MB at 160 px): decoding and converting dominated
+# small models' steps. The paper's does not fit: prepared per step.
 CACHE_BYTES = 512 * 2**20
 
 
@@ -29,28 +30,30 @@ class DetectionDataset(torch.utils.data.Dataset):
 
     "Difficult" objects are kept as ordinary targets: VOC marks them so that *evaluation* ignores
     them, and detectron2's VOC loader trains on them too (py-faster-rcnn dropped them).
-    Images without objects are kept as negatives. Resized images are cached in memory (same values)
-    when the whole split fits in ``CACHE_BYTES``.
+    Images without objects are kept as negatives. Prepared samples (everything before the flip, which
+    is the only random step) are cached in memory when the whole split fits in ``CACHE_BYTES``.
     """
 
     def __init__(self, split: PreparedSplit, size: int, hflip: float = 0.0) -> None:
         self.split = split
         self.size = size
-        self.resize = v2.Resize((size, size))
-        steps: list[v2.Transform] = [v2.RandomHorizontalFlip(p=hflip)] if hflip > 0 else []
-        steps += [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.SanitizeBoundingBoxes()]
-        self.transform = v2.Compose(steps)
-        self._cache: dict[int, tuple[Any, Target]] | None = {} if len(self) * 3 * size * size <= CACHE_BYTES else None
+        self.prepare = v2.Compose(
+            [v2.Resize((size, size)), v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.SanitizeBoundingBoxes()]
+        )
+        self.flip = v2.RandomHorizontalFlip(p=hflip) if hflip > 0 else None
+        fits = len(self) * 3 * size * size * torch.float32.itemsize <= CACHE_BYTES
+        self._cache: dict[int, tuple[Any, Target]] | None = {} if fits else None
 
     def __len__(self) -> int:
         return len(self.split.images)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, Target]:
         if self._cache is None:
-            resized = self._resized(index)
-        elif (resized := self._cache.get(index)) is None:
-            resized = self._cache[index] = self._resized(index)
-        image, target = self.transform(*resized)
+            prepared = self._prepared(index)
+        elif (prepared := self._cache.get(index)) is None:
+            prepared = self._cache[index] = self._prepared(index)
+        # A flip keeps every box's size and keeps it inside the image: sanitising before it drops the same boxes.
+        image, target = self.flip(*prepared) if self.flip is not None else prepared
         # Plain tensors: the tv_tensor subclasses add dispatch overhead to every op inside the model.
         return image.as_subclass(torch.Tensor), {
             "boxes": target["boxes"].as_subclass(torch.Tensor),
@@ -58,8 +61,8 @@ class DetectionDataset(torch.utils.data.Dataset):
             "image_id": target["image_id"],
         }
 
-    def _resized(self, index: int) -> tuple[Any, Target]:
-        """One image (PIL, size×size) and its target at that size, before the random transforms."""
+    def _prepared(self, index: int) -> tuple[Any, Target]:
+        """One image (float tensor, size×size) and its sanitised target at that size, before the flip."""
         entry = self.split.images[index]
         path = self.split.image_path(entry)
         image = load_rgb(path)
@@ -78,8 +81,7 @@ class DetectionDataset(torch.utils.data.Dataset):
             "boxes": v2.functional.convert_bounding_box_format(boxes, new_format=tv_tensors.BoundingBoxFormat.XYXY),
             "labels": torch.tensor([ann["category_id"] for ann in anns], dtype=torch.int64),
         }
-        image, target = self.resize(image, target)
-        return image, {**target, "image_id": int(entry["id"])}
+        return self.prepare(image, {**target, "image_id": int(entry["id"])})
 
 
 def collate_fn(batch: list[tuple[torch.Tensor, Target]]) -> tuple[list[torch.Tensor], list[Target]]:

@@ -55,6 +55,7 @@ def build_detector(
     min_size: int | None = None,
     score_threshold: float = 0.05,
     max_detections: int = 100,
+    proposals: int | None = None,
     trust_unverified_pickles: bool = False,
 ) -> Detector:
     """Build the registry's detector ``name`` in eval mode, on the CPU.
@@ -68,6 +69,9 @@ def build_detector(
     category ids 1..num_classes. ``min_size``: the short side the model resizes images to (None: the
     library's default; SSD/SSDlite always use their fixed 300/320 input). Every detector's detections go
     through one post-processing: scores at least ``score_threshold``, at most ``max_detections`` per image.
+    ``proposals``: how many RPN proposals per image an R-CNN's box head scores at inference (None: the model's
+    own; torchvision's R50s: 1000); other families have no proposals. The CAM layers lie before the heads, so
+    maps do not depend on it.
     ``trust_unverified_pickles``: load a pickled weight file (yolov5su.pt) on its first download, which only
     ``downloads.lock`` verifies afterwards.
     """
@@ -119,6 +123,8 @@ def build_detector(
         score_threshold=score_threshold,
         max_detections=max_detections,
     )
+    if proposals is not None and hasattr(model, "rpn"):
+        model.rpn._post_nms_top_n["testing"] = proposals  # torchvision keeps it only there (rpn_post_nms_top_n_test)
     if weights not in ("coco", "random") and "resize" in meta:
         # Tested at the scale it was trained at, whatever min_size says: the library default (800 px for
         # the R50) would show it objects 1.56× larger than it learned at the paper's 512 px.
