@@ -14,7 +14,7 @@ from human_saliency.prepared.splits import PreparedSplit
 
 Target = dict[str, Any]
 # Images ready for the model (resized, as float tensors, their boxes sanitised) are kept in memory while they fit
-# in this many bytes (the embedded training set: about 74 MB at 160 px): decoding and converting dominated
+# in this many bytes (the embedded training set: about 60 MB at 160 px): decoding and converting dominated
 # small models' steps. The paper's does not fit: prepared per step.
 CACHE_BYTES = 512 * 2**20
 

@@ -58,6 +58,9 @@ class TorchvisionDetector(Detector):
             # pasting up to 100 masks per image dominated its run time; the boxes and activations do not
             # depend on the mask branch, so it is switched off for inference (weights are loaded already).
             model.roi_heads.mask_roi_pool = model.roi_heads.mask_head = model.roi_heads.mask_predictor = None
+        # Channels-last (NHWC) convolutions, measured on this project's 2-core CPU at 160 px: SSD300 VGG16 23 %,
+        # the R50-FPNs 10 % faster; the same maps up to float round-off.
+        model.to(memory_format=torch.channels_last)
         self._sizes: Frame | None = None
         self._hooks.append(transform.register_forward_hook(self._capture_sizes))
 
